@@ -1,0 +1,3 @@
+"""vlprep: training-ready features for vision-language models."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from vlprep.cli import main
+
+main()

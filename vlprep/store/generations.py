@@ -1,0 +1,102 @@
+"""Adding a field to an existing store in place, as a new shard generation.
+
+Every shard is rewritten with the extra field to a new file name; the index then switches to the new
+files in one transaction and `store.json` learns the field. A crash before the switch leaves the old
+store intact (the next writer removes the unreferenced new files); a crash after it leaves a readable
+store whose new field is simply not yet declared, which the next `add_field` redoes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import index
+from .errors import StoreError
+from .layout import INDEX_FILE, SHARD_DIR, sha256_file, shard_name
+from .metadata import save_meta
+from .reader import FeatureStore
+from .schema import Field, infer_schema
+from .shard import write_shard
+from .writer import StoreWriter
+
+
+def add_field(
+    path: str | os.PathLike,
+    name: str,
+    compute: Callable[[str, dict[str, Any]], Any],
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Add field `name` to every item: `compute(item_id, record)` gives its value. Returns items written."""
+    root = Path(path)
+    store = FeatureStore(root)
+    if name in store.schema:
+        raise StoreError(f"{root}: the store already has a field {name!r}")
+    kind = store.kind
+    store.close()
+    # Holding the writer lock keeps other writers out while the generation is built.
+    with StoreWriter(root, kind=kind) as writer:
+        schema = dict(writer.schema or {})
+        conn = writer._conn
+        generation = writer.meta.get("generation", 0) + 1
+        reader = FeatureStore(root)
+        switched: list[tuple[int, str, int, str]] = []
+        written = 0
+        new_field: Field | None = None
+        for shard, *_ in index.shard_rows(conn):
+            ids = reader._reader(shard).ids
+            records = reader._reader(shard).read_all(list(schema))
+            for item_id, rec in zip(ids, records):
+                rec[name] = compute(item_id, rec)
+            if records and new_field is None:
+                new_field = infer_schema({name: records[0][name]})[name]
+                if new_field.ragged and any(f.ragged for f in schema.values()):
+                    _check_lengths(records, schema, name)
+            if new_field is not None:
+                records = [
+                    {**r, name: np.asarray(r[name]).astype(new_field.dtype, copy=False)} for r in records
+                ]
+            file = shard_name(shard, generation)
+            target = root / SHARD_DIR / file
+            write_shard(
+                target,
+                ids,
+                records,
+                {**schema, name: new_field} if new_field else schema,
+                writer.meta["compression"],
+            )
+            switched.append((shard, file, target.stat().st_size, sha256_file(target)))
+            written += len(ids)
+            if progress:
+                progress(len(ids))
+        reader.close()
+        if new_field is None:
+            raise StoreError(f"{root}: the store is empty; there is nothing to add {name!r} to")
+        old_files = [row[1] for row in index.shard_rows(conn)]
+        with index.transaction(conn):
+            conn.executemany(
+                "UPDATE shards SET file = ?, bytes = ?, sha256 = ?, committed_at = ? WHERE shard = ?",
+                [(file, size, sha, index.now(), shard) for shard, file, size, sha in switched],
+            )
+        writer.meta["schema"][name] = new_field.to_json()
+        writer.meta["generation"] = generation
+        writer.schema = {**schema, name: new_field}
+        save_meta(root, writer.meta)
+        for file in old_files:
+            (root / SHARD_DIR / file).unlink(missing_ok=True)
+    assert (root / INDEX_FILE).exists()
+    return written
+
+
+def _check_lengths(records, schema, name) -> None:
+    first_ragged = next(f.name for f in schema.values() if f.ragged)
+    for rec in records:
+        if len(rec[name]) != len(rec[first_ragged]):
+            raise StoreError(
+                f"new ragged field {name!r} has {len(rec[name])} rows where {first_ragged!r} has "
+                f"{len(rec[first_ragged])}; ragged fields of one item share their length"
+            )
