@@ -1,0 +1,163 @@
+"""Video benchmark: sampled-frame decoding of our reader against raw decord `get_batch` on the same
+frames (goal: >= 0.9x), and clips/s of each video model.
+
+    python benchmarks/video_bench.py [--quick] [--device cuda] [--precision fp16] [--models s3d,2d3d]
+
+Decoding: a generated H.264 video (frames encode their index), sampled at each recipe's rate; both
+sides open the file and read the same frame indices in windows of the same size; best of `--repeat`.
+Models: random weights, clips at each recipe's true input size, `--batch` clips per forward pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import report, timed  # noqa: E402
+
+from vlprep.extractors.decode import open_video  # noqa: E402
+from vlprep.extractors.decode.sampling import sample_times  # noqa: E402
+from vlprep.extractors.decode.synthetic_video import write_index_video  # noqa: E402
+from vlprep.extractors.video import MODELS, VideoExtractor  # noqa: E402
+from vlprep.extractors.video.extractor import ClipBatch  # noqa: E402
+
+WINDOW = 32  # frames per decode call, on both sides
+
+
+def bench_decoding(path: Path, rates: list[float], repeat: int) -> tuple[list[dict], dict[str, float]]:
+    import decord
+
+    with open_video(path, backend="pyav") as r:
+        duration = r.meta.duration
+        indices_by_rate = {rate: r.indices_at(sample_times(duration, rate)) for rate in rates}
+    rows, ratios = [], {}
+    for rate, indices in indices_by_rate.items():
+
+        def raw(indices=indices):
+            vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=0)
+            for s in range(0, len(indices), WINDOW):
+                vr.get_batch(indices[s : s + WINDOW].tolist()).asnumpy()
+
+        def ours(backend, indices=indices):
+            with open_video(path, backend=backend) as reader:
+                for _ in reader.iter_frames(indices, window=WINDOW):
+                    pass
+
+        # interleaved repeats, best of each: a busy machine slows every side alike
+        runs = {
+            "raw": raw,
+            "decord": lambda: ours("decord"),
+            "auto": lambda: ours("auto"),
+            "pyav": lambda: ours("pyav"),
+        }
+        best = {k: float("inf") for k in runs}
+        for _ in range(repeat):
+            for k, fn in runs.items():
+                best[k] = min(best[k], timed(fn))
+        n = len(indices)
+        rows.append(
+            {"rate": rate, "frames": n, "reader": "decord get_batch (raw)", "frames/s": n / best["raw"]}
+        )
+        for backend in ("decord", "auto", "pyav"):
+            rows.append(
+                {"rate": rate, "frames": n, "reader": f"ours ({backend})", "frames/s": n / best[backend]}
+            )
+            if backend in ("decord", "auto"):
+                ratios[f"decode {rate:g} fps, ours({backend}) vs raw decord"] = best["raw"] / best[backend]
+    return rows, ratios
+
+
+def bench_models(models: list[str], device: str, precision: str, batch: int, repeat: int) -> list[dict]:
+    rows = []
+    for name in models:
+        ex = VideoExtractor.from_weights(model=name, weights="random", device=device, precision=precision)
+        for stream_name, stream in ex.streams.items():
+            r = stream.recipe
+            size = r.crop or r.size
+            # the 2D stream runs uncropped 16:9 frames (224 x 398) in the HowTo100M recipe
+            h, w = (size, size) if r.crop else (r.size, int(r.size * 16 / 9))
+            clips = torch.randint(0, 256, (batch, r.clip_len, h, w, 3), dtype=torch.uint8)
+            b = ClipBatch(stream_name, 0, clips)
+            ex.embed(b)  # warm-up: kernels, allocator
+            if ex.device.type == "cuda":
+                torch.cuda.synchronize()
+            t = timed(lambda b=b, ex=ex: ex.embed(b), repeat)
+            rows.append(
+                {
+                    "model": name,
+                    "stream": stream_name,
+                    "input": f"{batch}x{r.clip_len}x{h}x{w}",
+                    "device": str(ex.device),
+                    "precision": precision,
+                    "clips/s": batch / t,
+                }
+            )
+    return rows
+
+
+def compare_devices(models: list[str], device: str, precision: str) -> dict[str, float]:
+    """Relative difference between CPU fp32 features and `device`/`precision` features on one clip."""
+    ratios = {}
+    for name in models:
+        cpu = VideoExtractor.from_weights(model=name, weights="random", device="cpu")
+        dev = VideoExtractor.from_weights(model=name, weights="random", device=device, precision=precision)
+        for stream_name, stream in cpu.streams.items():
+            r = stream.recipe
+            size = r.crop or r.size
+            gen = torch.Generator().manual_seed(0)
+            coarse = torch.rand((1, 3, r.clip_len, 8, 8), generator=gen) * 255
+            smooth = torch.nn.functional.interpolate(coarse, size=(r.clip_len, size, size), mode="trilinear")
+            clips = smooth.permute(0, 2, 3, 4, 1).round().to(torch.uint8).contiguous()
+            a = cpu.embed(ClipBatch(stream_name, 0, clips))["features"]
+            b = dev.embed(ClipBatch(stream_name, 0, clips))["features"]
+            rel = float(np.linalg.norm(a - b) / max(np.linalg.norm(a), 1e-12))
+            ratios[f"{name}/{stream_name} {device} {precision} vs cpu fp32, relative difference"] = rel
+    return ratios
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smoke run: small video, one repeat, s3dg only")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
+    ap.add_argument("--models", default=None, help=f"comma-separated subset of {','.join(MODELS)}")
+    ap.add_argument("--batch", type=int, default=None, help="clips per forward pass")
+    ap.add_argument("--repeat", type=int, default=None)
+    ap.add_argument(
+        "--compare-cpu", action="store_true", help="also report how far --device features are from CPU fp32"
+    )
+    args = ap.parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        sys.exit("--device cuda asked for, but CUDA is not available")
+    repeat = args.repeat or (1 if args.quick else 3)
+    batch = args.batch or (1 if args.quick else (2 if args.device == "cpu" else 16))
+    models = args.models.split(",") if args.models else (["s3dg-howto100m"] if args.quick else list(MODELS))
+    models = [m for m in models if m != "2d3d"] if not args.models else models  # 2d3d = resnet152 + resnext
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.mp4"
+        seconds, (w, h) = (4, (320, 180)) if args.quick else (30, (640, 360))
+        start = time.perf_counter()
+        write_index_video(path, num_frames=seconds * 30, fps=30, width=w, height=h, gop=60)
+        took = time.perf_counter() - start
+        print(f"video: {seconds} s, {w}x{h}, 30 fps, H.264 GOP 60 (written in {took:.1f} s)")
+        rates = [1.0, 24.0] if args.quick else [1.0, 16.0, 20.0, 24.0]
+        rows, ratios = bench_decoding(path, rates, repeat)
+    report("video-decode", rows, ratios)
+    model_rows = bench_models(models, args.device, args.precision, batch, 1 if args.quick else 2)
+    report("video-models", model_rows, {})
+    if args.compare_cpu and args.device != "cpu":
+        print("relative difference ||f_device - f_cpu|| / ||f_cpu|| (random weights, one smooth clip):")
+        for key, value in compare_devices(models, args.device, args.precision).items():
+            print(f"  {key}: {value:.2e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+class DecodeError(Exception):
+    """A media file could not be decoded; the message says why."""

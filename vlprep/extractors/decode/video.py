@@ -1,0 +1,331 @@
+"""One video reader interface over two decoders (decord, PyAV), with one frame index and one time rule.
+
+Every reader shares the index built by `probe_video` (PyAV demuxing, no decoding): the presentation
+times of all frames in presentation order. Both backends are asked for frames by that index, so "the
+frame at t" is the same frame whichever decoder reads it. Frames come back as uint8 RGB [N, H, W, 3] in
+display orientation (rotation metadata applied).
+
+Each decoder call runs in a helper thread bounded by a timeout: decord can spin forever on files whose
+container over-reports the frame count. decord's and PyAV's native calls release the GIL, so the
+caller gets its DecodeError; the stuck native thread itself cannot be killed and is left as a daemon.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Any, TypeVar
+
+import numpy as np
+
+from vlprep.extractors.decode.errors import DecodeError
+from vlprep.extractors.decode.sampling import frame_indices_at
+
+DEFAULT_TIMEOUT = 120.0
+BACKENDS = ("auto", "decord", "pyav")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class VideoMeta:
+    """What a video is, as read from its container. `fps` is frames per second of presentation time
+    (num_frames / duration), which is the true mean rate for variable-frame-rate video too;
+    `stream_fps` is what the container declares. `width`/`height` are after rotation."""
+
+    path: str
+    num_frames: int
+    duration: float
+    fps: float
+    stream_fps: float
+    width: int
+    height: int
+    rotation: int
+    codec: str
+    variable_frame_rate: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VideoIndex:
+    """Presentation times (seconds from the first frame, ascending) and keyframe flags of every frame,
+    plus the raw stream pts that the PyAV backend matches decoded frames against."""
+
+    pts: np.ndarray
+    raw_pts: np.ndarray
+    keyframe: np.ndarray
+    time_base: Fraction
+
+
+def call_with_timeout(fn: Callable[[], T], timeout: float | None, what: str) -> T:
+    """Run `fn` in a daemon thread; raise DecodeError if it has not returned after `timeout` seconds."""
+    if timeout is None:
+        return fn()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"vlprep-decode:{what}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise DecodeError(f"{what} timed out after {timeout:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _check_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise DecodeError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise DecodeError(f"is a directory, not a video: {path}")
+    if os.path.getsize(path) == 0:
+        raise DecodeError(f"empty file: {path}")
+
+
+def _probe(path: str) -> tuple[VideoMeta, VideoIndex]:
+    import av
+
+    _check_file(path)
+    try:
+        container = av.open(path)
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"not a readable media file: {exc}") from exc
+    try:
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams}) or ["none"]
+            raise DecodeError(f"no video stream (streams: {', '.join(kinds)})")
+        stream = container.streams.video[0]
+        time_base = stream.time_base or Fraction(1, 1_000_000)
+        raw, keys, durations = [], [], []
+        try:
+            for packet in container.demux(stream):
+                stamp = packet.pts if packet.pts is not None else packet.dts
+                if stamp is None or packet.size == 0:
+                    continue  # flush packets and packets without any time carry no frame we can address
+                raw.append(stamp)
+                keys.append(bool(packet.is_keyframe))
+                durations.append(packet.duration or 0)
+        except av.error.FFmpegError as exc:
+            # frames before the damage may reference frames after it: no partial records
+            raise DecodeError(f"video data truncated or corrupt after {len(raw)} packets: {exc}") from exc
+        if not raw:
+            raise DecodeError("video stream has no frames")
+        if stream.frames and stream.frames > len(raw):
+            # the header's count is what makes decord spin (dmlc/decord#373); the data ends early
+            raise DecodeError(
+                f"video data truncated: the container declares {stream.frames} frames, {len(raw)} present"
+            )
+        raw_pts = np.asarray(raw, dtype=np.int64)
+        order = np.argsort(raw_pts, kind="stable")
+        raw_pts = raw_pts[order]
+        if np.any(np.diff(raw_pts) == 0):
+            raise DecodeError("video stream has duplicate presentation times")
+        keyframe = np.asarray(keys, dtype=bool)[order]
+        pts = (raw_pts - raw_pts[0]).astype(np.float64) * float(time_base)
+        intervals = np.diff(pts)
+        last = durations[order[-1]] * float(time_base)
+        if last <= 0:
+            if intervals.size:
+                last = float(np.median(intervals))
+            elif stream.average_rate:
+                last = 1.0 / float(stream.average_rate)
+        duration = float(pts[-1] + last)
+        # decoding one frame proves the codec works and is the only place rotation is exposed
+        container.seek(0)
+        try:
+            first = next(container.decode(stream))
+        except (StopIteration, av.error.FFmpegError) as exc:
+            raise DecodeError(f"cannot decode the first frame: {exc or 'no frame decoded'}") from exc
+        rotation = int(round(first.rotation or 0)) % 360
+        width, height = first.width, first.height
+        if rotation in (90, 270):
+            width, height = height, width
+        vfr = bool(
+            intervals.size > 1 and intervals.max() - intervals.min() > 0.01 * max(intervals.mean(), 1e-9)
+        )
+        stream_fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+        meta = VideoMeta(
+            path=str(path),
+            num_frames=int(raw_pts.size),
+            duration=duration,
+            fps=raw_pts.size / duration if duration > 0 else stream_fps,
+            stream_fps=stream_fps,
+            width=int(width),
+            height=int(height),
+            rotation=rotation,
+            codec=stream.codec_context.name,
+            variable_frame_rate=vfr,
+        )
+        return meta, VideoIndex(pts=pts, raw_pts=raw_pts, keyframe=keyframe, time_base=Fraction(time_base))
+    finally:
+        container.close()
+
+
+def probe_video(
+    path: str | os.PathLike, timeout: float | None = DEFAULT_TIMEOUT
+) -> tuple[VideoMeta, VideoIndex]:
+    """Metadata and frame index of a video, from its container (demuxing only, plus one decoded frame)."""
+    path = os.fspath(path)
+    return call_with_timeout(lambda: _probe(path), timeout, f"probing {path}")
+
+
+class VideoReader(ABC):
+    """Random access to a video's frames by index or time, in display orientation.
+
+    Readers keep decoder state between calls, so reading a long video window by window in ascending
+    order decodes it once. Use as a context manager or call `close()`.
+    """
+
+    backend: str = ""
+
+    def __init__(self, path: str, meta: VideoMeta, index: VideoIndex, timeout: float | None) -> None:
+        self.path = path
+        self.meta = meta
+        self.index = index
+        self.timeout = timeout
+
+    @property
+    def pts(self) -> np.ndarray:
+        return self.index.pts
+
+    def __len__(self) -> int:
+        return self.meta.num_frames
+
+    def indices_at(self, times: Sequence[float] | np.ndarray) -> np.ndarray:
+        return frame_indices_at(self.index.pts, np.asarray(times, dtype=np.float64))
+
+    def get_frames(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """uint8 [N, H, W, 3] RGB frames for the given indices, in the order asked (repeats allowed)."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if indices.size == 0:
+            return np.zeros((0, self.meta.height, self.meta.width, 3), dtype=np.uint8)
+        if indices.min() < 0 or indices.max() >= self.meta.num_frames:
+            raise IndexError(
+                f"frame index out of range [0, {self.meta.num_frames}): {indices.min()}..{indices.max()}"
+            )
+        unique, inverse = np.unique(indices, return_inverse=True)
+        frames = call_with_timeout(
+            lambda: self._read(unique),
+            self.timeout,
+            f"{self.backend} decoding {len(unique)} frames of {self.path}",
+        )
+        if frames.shape[0] != unique.size:
+            raise DecodeError(f"{self.backend} returned {frames.shape[0]} frames, expected {unique.size}")
+        return frames if np.array_equal(unique, indices) else frames[inverse]
+
+    def frames_at(self, times: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Frames at the given times (seconds from the first frame), each the last shown at or before t."""
+        return self.get_frames(self.indices_at(times))
+
+    def iter_frames(self, indices: Sequence[int] | np.ndarray, window: int = 64) -> Iterator[np.ndarray]:
+        """The frames for `indices`, `window` at a time, so a long video never sits in memory whole."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        for start in range(0, indices.size, window):
+            yield self.get_frames(indices[start : start + window])
+
+    @abstractmethod
+    def _read(self, indices: np.ndarray) -> np.ndarray:
+        """Frames for sorted unique indices, uint8 [N, H, W, 3], display orientation."""
+
+    def close(self) -> None:  # noqa: B027 - backends without resources need not override
+        pass
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        m = self.meta
+        return (
+            f"{type(self).__name__}({self.path!r}, frames={m.num_frames}, duration={m.duration:.3f}, "
+            f"size={m.width}x{m.height}, rotation={m.rotation})"
+        )
+
+
+class FallbackReader(VideoReader):
+    """`auto`: decord while it works, PyAV from the first decord failure on (for the rest of the file)."""
+
+    backend = "auto"
+
+    def __init__(
+        self, primary: VideoReader | None, make_fallback: Callable[[], VideoReader], reason: str = ""
+    ) -> None:
+        self._primary = primary
+        self._make_fallback = make_fallback
+        self._fallback: VideoReader | None = None
+        self.fallback_reason = reason
+        current = primary if primary is not None else self._switch(reason)
+        super().__init__(current.path, current.meta, current.index, current.timeout)
+
+    @property
+    def active(self) -> VideoReader:
+        if self._fallback is not None:
+            return self._fallback
+        assert self._primary is not None
+        return self._primary
+
+    def _switch(self, reason: str) -> VideoReader:
+        self.fallback_reason = reason
+        if self._primary is not None:
+            self._primary.close()
+            self._primary = None
+        self._fallback = self._make_fallback()
+        return self._fallback
+
+    def get_frames(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        if self._fallback is None:
+            try:
+                return self.active.get_frames(indices)
+            except DecodeError as exc:
+                self._switch(str(exc))
+        return self.active.get_frames(indices)
+
+    def _read(self, indices: np.ndarray) -> np.ndarray:
+        return self.active._read(indices)
+
+    def close(self) -> None:
+        for reader in (self._primary, self._fallback):
+            if reader is not None:
+                reader.close()
+
+
+def open_video(
+    path: str | os.PathLike, backend: str = "auto", timeout: float | None = DEFAULT_TIMEOUT
+) -> VideoReader:
+    """Open a video for frame-exact reading. `backend`: "decord", "pyav", or "auto" (decord, falling
+    back to PyAV when decord cannot open or read the file). Broken files raise DecodeError with a reason."""
+    from vlprep.extractors.decode.video_decord import DecordReader
+    from vlprep.extractors.decode.video_pyav import PyAVReader
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown decoder {backend!r}; choose from {', '.join(BACKENDS)}")
+    path = os.fspath(path)
+    meta, index = probe_video(path, timeout)
+    if backend == "pyav":
+        return PyAVReader(path, meta, index, timeout)
+    if backend == "decord":
+        return DecordReader(path, meta, index, timeout)
+
+    def make_pyav() -> VideoReader:
+        return PyAVReader(path, meta, index, timeout)
+
+    try:
+        primary: VideoReader | None = DecordReader(path, meta, index, timeout)
+        reason = ""
+    except (DecodeError, ImportError) as exc:
+        primary, reason = None, f"decord: {exc}"
+    return FallbackReader(primary, make_pyav, reason)

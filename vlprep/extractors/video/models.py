@@ -1,0 +1,171 @@
+"""The model registry: architecture, recipe and checkpoint reading for each stream, in one table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from vlprep.extractors.video.checkpoints import (
+    detect_s3d_layout,
+    file_sha256,
+    kylemin_to_torchvision,
+    load_strict,
+    read_state_dict,
+)
+from vlprep.extractors.video.recipes import (
+    RESNET152_2D,
+    RESNEXT101_3D,
+    S3D_NORMALISATION,
+    S3D_VIDEOBERT,
+    S3DG_UNIVL,
+    Recipe,
+)
+
+
+@dataclass
+class Stream:
+    """One network with its recipe and where its weights came from."""
+
+    name: str
+    architecture: str
+    model: nn.Module
+    recipe: Recipe
+    dim: int
+    weights: dict[str, Any] = field(default_factory=dict)
+
+
+def _load_s3d(model: nn.Module, state: dict, source: str) -> tuple[str, Recipe]:
+    layout = detect_s3d_layout(state)
+    if layout == "kylemin":
+        state = kylemin_to_torchvision(state)
+    load_strict(model, state, source=source)
+    return layout, S3D_VIDEOBERT.with_normalisation(*S3D_NORMALISATION[layout])
+
+
+def _plain(layout: str, recipe: Recipe, ignore: tuple[str, ...] = ()) -> Callable:
+    def load(model: nn.Module, state: dict, source: str) -> tuple[str, Recipe]:
+        load_strict(model, state, ignore_prefixes=ignore, source=source)
+        return layout, recipe
+
+    return load
+
+
+def _build_s3d() -> nn.Module:
+    from vlprep.extractors.video.s3d import S3D
+
+    return S3D()
+
+
+def _build_resnet152() -> nn.Module:
+    from vlprep.extractors.video.resnet2d import ResNet152
+
+    return ResNet152()
+
+
+def _build_resnext() -> nn.Module:
+    from vlprep.extractors.video.resnext3d import resnext101_3d
+
+    return resnext101_3d()
+
+
+def _build_s3dg() -> nn.Module:
+    from vlprep.extractors.video.s3dg import S3DG
+
+    return S3DG()
+
+
+# name -> (architecture, builder, feature dim, recipe for random weights, checkpoint loader)
+ARCHITECTURES: dict[str, tuple[str, Callable[[], nn.Module], int, Recipe, Callable]] = {
+    "s3d": ("S3D (torchvision topology)", _build_s3d, 1024, S3D_VIDEOBERT, _load_s3d),
+    "resnet152": (
+        "ResNet-152 (torchvision)",
+        _build_resnet152,
+        2048,
+        RESNET152_2D,
+        _plain("torchvision", RESNET152_2D),
+    ),
+    "resnext101-3d": (
+        "3D ResNeXt-101 32x4 shortcut B (Hara et al.)",
+        _build_resnext,
+        2048,
+        RESNEXT101_3D,
+        _plain("3d-resnets", RESNEXT101_3D),
+    ),
+    # the text tower shares the file but not the video features
+    "s3dg-howto100m": (
+        "S3D-G (MIL-NCE HowTo100M)",
+        _build_s3dg,
+        1024,
+        S3DG_UNIVL,
+        _plain("mil-nce", S3DG_UNIVL, ignore=("text_module.",)),
+    ),
+}
+
+
+def calibrate_batchnorm(model: nn.Module, example: torch.Tensor) -> None:
+    """Set every BatchNorm's running statistics to those of its input on `example`, layer by layer.
+
+    Randomly initialised deep networks in eval mode (identity BatchNorm) blow activations up or down by
+    orders of magnitude per stage; denormal floats then make CPU inference many times slower and the
+    features degenerate. Calibrated random weights keep activations near unit scale, so demo and test
+    features are well-conditioned numbers (still meaningless)."""
+
+    def set_stats(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        x = inputs[0]
+        dims = [0, *range(2, x.ndim)]
+        module.running_mean.copy_(x.mean(dim=dims))
+        var = x.var(dim=dims, unbiased=False)
+        # a channel nearly constant on the example would be scaled up without bound on other input
+        module.running_var.copy_(torch.maximum(var, 0.1 * var.median()) + module.eps)
+
+    norms = (nn.BatchNorm2d, nn.BatchNorm3d)
+    hooks = [m.register_forward_pre_hook(set_stats) for m in model.modules() if isinstance(m, norms)]
+    try:
+        with torch.no_grad():
+            model.eval().forward_features(example)
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def _calibration_input(recipe: Recipe, seed: int) -> torch.Tensor:
+    """Smooth random images (like frames, unlike white noise), big enough for several values per
+    channel in the last stage, normalised as the recipe will normalise real frames."""
+    gen = torch.Generator().manual_seed(seed)
+    if recipe.is_2d:
+        coarse = torch.rand((2, 3, 6, 6), generator=gen)
+        pixels = torch.nn.functional.interpolate(coarse, size=(64, 64), mode="bilinear")
+    else:
+        coarse = torch.rand((2, 3, 4, 6, 6), generator=gen)
+        pixels = torch.nn.functional.interpolate(coarse, size=(8, 64, 64), mode="trilinear")
+    pixels = (pixels * 255 + 8 * torch.randn(pixels.shape, generator=gen)).clamp(0, 255)
+    view = (1, 3, *([1] * (pixels.ndim - 2)))
+    mean, std = torch.tensor(recipe.mean).view(view), torch.tensor(recipe.std).view(view)
+    return (pixels * recipe.scale - mean) / std
+
+
+def build_stream(name: str, architecture_key: str, weights: str, seed: int = 0) -> Stream:
+    """A network in eval mode: random weights from `seed`, or a checkpoint file read safely and strictly."""
+    arch, build, dim, recipe, load = ARCHITECTURES[architecture_key]
+    if weights == "random":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = build()
+        info: dict[str, Any] = {"source": "random", "sha256": "random", "format": "random", "seed": seed}
+        calibrate_batchnorm(model, _calibration_input(recipe, seed))
+    else:
+        path = os.fspath(weights)
+        state = read_state_dict(path)
+        with torch.device("meta"):  # the checkpoint supplies every tensor; skip random init
+            model = build()
+        layout, recipe = load(model, state, os.path.basename(path))
+        info = {"source": os.path.basename(path), "sha256": file_sha256(path), "format": layout}
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return Stream(name=name, architecture=arch, model=model, recipe=recipe, dim=dim, weights=info)
