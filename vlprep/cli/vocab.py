@@ -1,0 +1,251 @@
+"""`vlprep vocab bpe|unigram|wordpiece CORPUS... --vocab-size N --out DIR`: subword vocabularies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from .output import emit_json, fail
+
+_FORMATS = ["auto", "text", "jsonl", "coco"]
+
+
+def _corpus_options(fn):
+    fn = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")(fn)
+    fn = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(_FORMATS),
+        default="auto",
+        show_default=True,
+        help="Corpus format; auto: *.jsonl JSONL, *.json COCO captions, anything else text (.gz for all).",
+    )(fn)
+    fn = click.option(
+        "--field",
+        default="caption",
+        show_default=True,
+        help="JSONL field holding the text (dotted path; a list of strings gives one line each).",
+    )(fn)
+    fn = click.option("--out", required=True, type=click.Path(path_type=Path), help="Output directory.")(fn)
+    fn = click.option("--vocab-size", required=True, type=click.IntRange(min=1), help="Vocabulary size.")(fn)
+    fn = click.argument(
+        "corpora",
+        metavar="CORPUS...",
+        nargs=-1,
+        required=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    )(fn)
+    return fn
+
+
+@click.group("vocab")
+def vocab_group() -> None:
+    """Train subword vocabularies: BPE and unigram (sentencepiece) or WordPiece (likelihood merges)."""
+
+
+def _spm_command(model_type: str):
+    @_corpus_options
+    @click.option(
+        "--input-sentence-size",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Train on a uniform random sample of this many sentences (0: all; sentencepiece keeps "
+        "every training sentence in memory).",
+    )
+    @click.option(
+        "--character-coverage",
+        type=float,
+        default=0.9995,
+        show_default=True,
+        help="Share of characters covered by the alphabet (1.0 for small alphabets).",
+    )
+    @click.option("--byte-fallback", is_flag=True, help="Unknown characters become UTF-8 byte pieces.")
+    @click.option(
+        "--user-defined-symbols", default="", help="Comma-separated symbols always kept as one piece."
+    )
+    @click.option(
+        "--spm-option",
+        "spm_options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Any other sentencepiece trainer option (repeatable).",
+    )
+    @click.option("--verbose", is_flag=True, help="Show sentencepiece's own log.")
+    def command(
+        corpora,
+        vocab_size,
+        out,
+        field,
+        fmt,
+        as_json,
+        input_sentence_size,
+        character_coverage,
+        byte_fallback,
+        user_defined_symbols,
+        spm_options,
+        verbose,
+    ):
+        from vlprep.tokenizers.subword.build import build_sentencepiece
+        from vlprep.tokenizers.subword.sentencepiece import parse_options
+
+        try:
+            options = parse_options(spm_options)
+        except ValueError as exc:
+            fail(str(exc), code=2)
+        symbols = [s for s in user_defined_symbols.split(",") if s]
+        with tqdm(desc="lines read", unit=" lines", disable=as_json, leave=False) as bar:
+            try:
+                summary = build_sentencepiece(
+                    corpora,
+                    out,
+                    model_type=model_type,
+                    vocab_size=vocab_size,
+                    field=field,
+                    fmt=fmt,
+                    input_sentence_size=input_sentence_size,
+                    character_coverage=character_coverage,
+                    byte_fallback=byte_fallback,
+                    user_defined_symbols=symbols,
+                    options=options,
+                    on_lines=bar.update,
+                    verbose=verbose,
+                )
+            except (RuntimeError, ValueError, OSError) as exc:
+                fail(str(exc))
+        _finish(summary, as_json)
+
+    command.__doc__ = (
+        f"{'BPE' if model_type == 'bpe' else 'Unigram'} vocabulary with sentencepiece: writes OUT/spm.model "
+        "and OUT/spm.vocab."
+    )
+    return command
+
+
+vocab_group.command("bpe")(_spm_command("bpe"))
+vocab_group.command("unigram")(_spm_command("unigram"))
+
+
+@vocab_group.command("wordpiece")
+@_corpus_options
+@click.option(
+    "--criterion",
+    type=click.Choice(["likelihood", "frequency"]),
+    default="likelihood",
+    show_default=True,
+    help="likelihood: count(ab)/(count(a)count(b)) (WordPiece as published); frequency: count(ab) "
+    "(what Hugging Face's WordPieceTrainer does).",
+)
+@click.option("--cased", is_flag=True, help="Keep case and accents (no lower-casing, no accent stripping).")
+@click.option(
+    "--min-frequency",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Only pairs seen at least this often are merged.",
+)
+@click.option(
+    "--limit-alphabet",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Keep the most frequent characters; others are dropped from words.",
+)
+@click.option(
+    "--max-piece-length",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Longest piece, in characters without the ## prefix  [default: no limit].",
+)
+@click.option(
+    "--special-tokens",
+    default="[PAD],[UNK],[CLS],[SEP],[MASK]",
+    show_default=True,
+    help="Comma-separated special tokens, written first.",
+)
+@click.option("--unk-token", default="[UNK]", show_default=True)
+@click.option(
+    "--max-input-chars-per-word",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Longer words encode as the unknown token (stored in tokenizer.json).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes counting words  [default: all CPUs].",
+)
+def wordpiece_cmd(
+    corpora,
+    vocab_size,
+    out,
+    field,
+    fmt,
+    as_json,
+    criterion,
+    cased,
+    min_frequency,
+    limit_alphabet,
+    max_piece_length,
+    special_tokens,
+    unk_token,
+    max_input_chars_per_word,
+    workers,
+):
+    """WordPiece vocabulary with our trainer: writes OUT/vocab.txt (BERT format) and OUT/tokenizer.json
+    (Hugging Face)."""
+    from vlprep.tokenizers.subword.build import build_wordpiece
+
+    specials = [s for s in special_tokens.split(",") if s]
+    lines_bar = tqdm(desc="lines read", unit=" lines", disable=as_json, leave=False)
+    merges_bar = None
+
+    def on_merges(n: int) -> None:
+        nonlocal merges_bar
+        if merges_bar is None:
+            lines_bar.close()
+            merges_bar = tqdm(
+                desc="merges",
+                unit=" merges",
+                disable=as_json,
+                leave=False,
+            )
+        merges_bar.update(n - merges_bar.n)
+
+    try:
+        summary = build_wordpiece(
+            corpora,
+            out,
+            vocab_size=vocab_size,
+            field=field,
+            fmt=fmt,
+            lowercase=not cased,
+            criterion=criterion,
+            min_frequency=min_frequency,
+            limit_alphabet=limit_alphabet,
+            max_piece_length=max_piece_length,
+            special_tokens=specials,
+            unk_token=unk_token,
+            max_input_chars_per_word=max_input_chars_per_word,
+            workers=workers,
+            on_lines=lines_bar.update,
+            on_merges=on_merges,
+        )
+    except (RuntimeError, ValueError, OSError) as exc:
+        fail(str(exc))
+    finally:
+        lines_bar.close()
+        if merges_bar is not None:
+            merges_bar.close()
+    _finish(summary, as_json)
+
+
+def _finish(summary, as_json: bool) -> None:
+    if as_json:
+        emit_json(summary.as_dict())
+    else:
+        click.echo(summary.line())
