@@ -1,0 +1,89 @@
+"""Box arithmetic in the two conventions the published checkpoints use.
+
+`plus_one=True` is Caffe's (and MILVLG's): a box (x1, x2) is x2 - x1 + 1 pixels wide, boxes are clipped
+to [0, W-1], and NMS areas count the +1. `plus_one=False` is detectron2's (airsplay, Hugging Face):
+widths are x2 - x1 and boxes are clipped to [0, W]. Pure tensor functions, no model state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torchvision.ops import nms as _tv_nms
+
+# detectron2 and MILVLG clamp dw/dh so exp() cannot overflow on a wild prediction; Caffe does not, which
+# only matters for boxes larger than ~60x their anchor.
+SCALE_CLAMP = math.log(1000.0 / 16)
+
+RPN_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
+ROI_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
+
+
+def decode(
+    deltas: torch.Tensor,
+    boxes: torch.Tensor,
+    weights=ROI_WEIGHTS,
+    plus_one: bool = False,
+    scale_clamp: float = SCALE_CLAMP,
+) -> torch.Tensor:
+    """Apply (dx, dy, dw, dh) deltas [N, 4] to boxes [N, 4]; returns [N, 4] in the input's dtype."""
+    deltas = deltas.float()
+    boxes = boxes.float()
+    offset = 1.0 if plus_one else 0.0
+    widths = boxes[:, 2] - boxes[:, 0] + offset
+    heights = boxes[:, 3] - boxes[:, 1] + offset
+    ctr_x = boxes[:, 0] + 0.5 * widths
+    ctr_y = boxes[:, 1] + 0.5 * heights
+    wx, wy, ww, wh = weights
+    dx = deltas[:, 0] / wx
+    dy = deltas[:, 1] / wy
+    dw = (deltas[:, 2] / ww).clamp(max=scale_clamp)
+    dh = (deltas[:, 3] / wh).clamp(max=scale_clamp)
+    pred_ctr_x = dx * widths + ctr_x
+    pred_ctr_y = dy * heights + ctr_y
+    pred_w = torch.exp(dw) * widths
+    pred_h = torch.exp(dh) * heights
+    # No -1 on x2 even in the Caffe convention: py-faster-rcnn's bbox_transform_inv does the same.
+    return torch.stack(
+        [
+            pred_ctr_x - 0.5 * pred_w,
+            pred_ctr_y - 0.5 * pred_h,
+            pred_ctr_x + 0.5 * pred_w,
+            pred_ctr_y + 0.5 * pred_h,
+        ],
+        dim=1,
+    )
+
+
+def clip(boxes: torch.Tensor, height: float, width: float, plus_one: bool = False) -> torch.Tensor:
+    offset = 1.0 if plus_one else 0.0
+    x = boxes[:, 0::2].clamp(0, width - offset)
+    y = boxes[:, 1::2].clamp(0, height - offset)
+    return torch.stack([x[:, 0], y[:, 0], x[:, 1], y[:, 1]], dim=1)
+
+
+def sides(boxes: torch.Tensor, plus_one: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    offset = 1.0 if plus_one else 0.0
+    return boxes[:, 2] - boxes[:, 0] + offset, boxes[:, 3] - boxes[:, 1] + offset
+
+
+def pairwise_iou(a: torch.Tensor, b: torch.Tensor, plus_one: bool = False) -> torch.Tensor:
+    """IoU matrix [len(a), len(b)]."""
+    offset = 1.0 if plus_one else 0.0
+    area_a = (a[:, 2] - a[:, 0] + offset) * (a[:, 3] - a[:, 1] + offset)
+    area_b = (b[:, 2] - b[:, 0] + offset) * (b[:, 3] - b[:, 1] + offset)
+    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
+    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = (rb - lt + offset).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
+
+
+def nms(boxes: torch.Tensor, scores: torch.Tensor, threshold: float, plus_one: bool = False) -> torch.Tensor:
+    """Greedy NMS, indices of kept boxes by decreasing score. The +1 convention is exactly torchvision's
+    NMS on boxes whose x2, y2 are moved out by one pixel (areas and intersections both gain the +1)."""
+    boxes = boxes.float()
+    if plus_one:
+        boxes = boxes + boxes.new_tensor([0.0, 0.0, 1.0, 1.0])
+    return _tv_nms(boxes, scores.float(), threshold)

@@ -1,0 +1,427 @@
+"""`RegionExtractor`: RGB images in, one bottom-up-attention region record per image out.
+
+The trunk and RPN run per same-size bucket of images (no padding, so an image's proposals and
+features never depend on its batch mates); the RoI head (res5, the expensive part) runs on the
+regions of all images at once. Free of Ray and of the feature store.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import box_coder, selection
+from .checkpoints import CONVENTIONS, load_weights
+from .model import MODEL_NAME, VGFasterRCNN
+from .preprocessing import PIXEL_MEANS_BGR, RESIZE_MODES, PreparedImage, pixels_on_device, plan_cv2, prepare
+from .random_weights import random_model
+from .roi_heads import POOLER_RESOLUTION
+from .rpn import ProposalParams
+from .trunk import fold_frozen_batchnorm
+from .vocab import parse_vocab
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+RECORD_FIELDS = (
+    "features",
+    "boxes",
+    "object_ids",
+    "object_scores",
+    "attr_ids",
+    "attr_scores",
+    "image_h",
+    "image_w",
+    "num_boxes",
+)
+
+
+def _resolve_device(device) -> torch.device:
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class RegionExtractor:
+    """Build with `from_weights`; call `extract(images)`.
+
+    Options beyond the library API's: `rpn_pre_nms`, `rpn_post_nms`, `rpn_nms`, `rpn_min_size`,
+    `rpn_order` ("caffe" | "d2"; default: caffe for the caffe and given policies, d2 for maxnms, as
+    each reference does), `plus_one` (box convention; default: the weights format's), `roi_chunk`
+    (regions per res5 call, bounds memory; default 512 on CPU, 2048 on CUDA; 0 = all at once),
+    `fold_bn`, `channels_last`, `preprocess_on_device` (the cv2 resize as torch ops on the device;
+    default on CUDA). See docs/regions.md.
+    """
+
+    def __init__(
+        self,
+        model: VGFasterRCNN,
+        *,
+        weights_info: dict,
+        policy: str = "caffe",
+        boxes=(10, 100),
+        device=None,
+        precision: str = "fp32",
+        min_size: int = 600,
+        max_size: int = 1000,
+        vocab=None,
+        resize: str = "cv2",
+        rpn_pre_nms: int = 6000,
+        rpn_post_nms: int = 300,
+        rpn_nms: float = 0.7,
+        rpn_min_size: float | None = None,
+        rpn_order: str | None = None,
+        plus_one: bool | None = None,
+        roi_chunk: int | None = None,
+        channels_last: bool | None = None,
+        preprocess_on_device: bool | None = None,
+        fold_bn: bool | None = None,
+        copy_model: bool = True,
+    ) -> None:
+        if policy not in selection.POLICIES:
+            raise ValueError(f"unknown policy {policy!r} (expected one of {selection.POLICIES})")
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r} (expected one of {tuple(PRECISIONS)})")
+        if resize not in RESIZE_MODES:
+            raise ValueError(f"unknown resize {resize!r} (expected one of {RESIZE_MODES})")
+        if min_size < 1 or max_size < min_size:
+            raise ValueError(f"need 1 <= min_size <= max_size, got {min_size}, {max_size}")
+        self.policy = policy
+        self.min_boxes, self.max_boxes = selection.parse_boxes(boxes)
+        self.min_size, self.max_size, self.resize = int(min_size), int(max_size), resize
+        self.precision = precision
+        self.device = _resolve_device(device)
+        fmt = weights_info["weights_format"]
+        self.plus_one = CONVENTIONS[fmt]["plus_one"] if plus_one is None else bool(plus_one)
+        rpn_order = rpn_order or ("d2" if policy == "maxnms" else "caffe")
+        if rpn_min_size is None:
+            rpn_min_size = 16.0 if rpn_order == "caffe" else 0.0
+        self.rpn = ProposalParams(
+            pre_nms=int(rpn_pre_nms),
+            post_nms=int(rpn_post_nms),
+            nms_threshold=float(rpn_nms),
+            min_size=float(rpn_min_size),
+            order=rpn_order,
+            plus_one=self.plus_one,
+        )
+        self.object_names, self.attribute_names = parse_vocab(vocab)
+        self.dtype = PRECISIONS[precision]
+        self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
+        # res5 activations are ~0.8 MB (fp32) per region and layer: bound the regions in flight.
+        self.roi_chunk = (
+            int(roi_chunk) if roi_chunk is not None else (2048 if self.device.type == "cuda" else 512)
+        )
+        if preprocess_on_device is None:
+            preprocess_on_device = self.device.type == "cuda" and resize == "cv2"
+        if preprocess_on_device and resize != "cv2":
+            raise ValueError("preprocess_on_device implements the cv2 resize only")
+        self.preprocess_on_device = bool(preprocess_on_device)
+        self.fold_bn = (
+            (self.device.type == "cuda" or self.dtype != torch.float32) if fold_bn is None else fold_bn
+        )
+        self.model = self._inference_model(model, copy_model)
+        self._weights_info = dict(weights_info)
+
+    def _inference_model(self, model: VGFasterRCNN, copy_model: bool) -> VGFasterRCNN:
+        """The model as this extractor runs it. Anything that changes the module (folding, casting,
+        moving) happens on a copy unless the caller hands the model over (`copy_model=False`), so
+        extractors built over one model do not disturb each other."""
+        changes = (
+            self.fold_bn
+            or self.dtype != torch.float32
+            or self.channels_last
+            or (next(model.parameters()).device != self.device)
+        )
+        if not changes:
+            return model.eval()
+        if copy_model:
+            model = copy.deepcopy(model)
+        model.eval()
+        if self.fold_bn:
+            fold_frozen_batchnorm(model)
+        model.to(self.device)
+        if self.dtype != torch.float32:
+            model.to(self.dtype)
+            # Anchors stay float32: box arithmetic is float32 whatever the network's precision.
+            model.proposal_generator.anchor_generator.cell_anchors.float()
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
+
+    # -- construction -------------------------------------------------------------------------------
+
+    @classmethod
+    def from_weights(
+        cls,
+        weights: str | Path,
+        weights_format: str = "auto",
+        policy: str = "caffe",
+        boxes=(10, 100),
+        device=None,
+        precision: str = "fp32",
+        min_size: int = 600,
+        max_size: int = 1000,
+        vocab=None,
+        resize: str = "cv2",
+        seed: int = 0,
+        **options,
+    ) -> RegionExtractor:
+        """`weights`: a checkpoint path (formats in checkpoints.py) or "random" (seeded random init)."""
+        if str(weights) == "random":
+            if weights_format not in ("auto", "random"):
+                raise ValueError("weights='random' takes weights_format 'auto' or 'random'")
+            model = random_model(seed)
+            info = {
+                "weights": "random",
+                "weights_sha256": "random",
+                "weights_format": "random",
+                "seed": int(seed),
+                "anchors": "generated (d2 convention)",
+            }
+        else:
+            model = VGFasterRCNN()
+            loaded = load_weights(model, weights, weights_format)
+            origin = (
+                "checkpoint"
+                if loaded.anchors_from_checkpoint
+                else (f"generated ({CONVENTIONS[loaded.format]['anchors']} convention)")
+            )
+            info = {
+                "weights": str(weights),
+                "weights_sha256": loaded.sha256,
+                "weights_format": loaded.format,
+                "anchors": origin,
+            }
+        options.setdefault("copy_model", False)  # the model was built for this extractor alone
+        return cls(
+            model,
+            weights_info=info,
+            policy=policy,
+            boxes=boxes,
+            device=device,
+            precision=precision,
+            min_size=min_size,
+            max_size=max_size,
+            vocab=vocab,
+            resize=resize,
+            **options,
+        )
+
+    @property
+    def weights_info(self) -> dict:
+        """Where the weights came from (path, sha256, format, anchors): pass it with `model` to build
+        another configuration over the same model without reloading."""
+        return dict(self._weights_info)
+
+    @property
+    def producer(self) -> dict:
+        """Everything that decides the numbers, for store.json."""
+        anchors = self.model.proposal_generator.anchor_generator.cell_anchors.get()
+        producer = {
+            "model": MODEL_NAME,
+            **self._weights_info,
+            "policy": self.policy,
+            "boxes": [self.min_boxes, self.max_boxes],
+            "min_size": self.min_size,
+            "max_size": self.max_size,
+            "resize": self.resize,
+            "resize_on_device": self.preprocess_on_device,
+            "color": "BGR",
+            "pixel_means_bgr": list(PIXEL_MEANS_BGR),
+            "precision": self.precision,
+            "box_convention": "caffe (+1, clip to W-1)" if self.plus_one else "detectron2 (clip to W)",
+            "cell_anchors": [[round(float(v), 4) for v in row] for row in anchors.tolist()],
+            "rpn": {
+                "pre_nms": self.rpn.pre_nms,
+                "post_nms": self.rpn.post_nms,
+                "nms": self.rpn.nms_threshold,
+                "min_size": self.rpn.min_size,
+                "order": self.rpn.order,
+            },
+            "pooler": f"RoIPool {POOLER_RESOLUTION}x{POOLER_RESOLUTION} at 1/16",
+            "roi_box_weights": list(box_coder.ROI_WEIGHTS),
+            "feature": "res5 mean-pooled, 2048-d, of the proposal (pre-regression) box",
+        }
+        if self.policy == "caffe":
+            producer.update(
+                class_nms=selection.CAFFE_NMS,
+                score_threshold=selection.CAFFE_SCORE,
+                stored_boxes="proposals",
+                attributes="softmax over 401, 'no attribute' dropped",
+            )
+        elif self.policy == "maxnms":
+            producer.update(
+                nms_thresholds=[round(t, 2) for t in selection.MAXNMS_THRESHOLDS],
+                stored_boxes="regressed boxes of the best class",
+                attributes="softmax over 400 ('no attribute' excluded)",
+            )
+        else:
+            producer.update(stored_boxes="given", attributes="softmax over 401, 'no attribute' dropped")
+        if self.object_names is not None:
+            producer["object_names"] = list(self.object_names)
+        if self.attribute_names is not None:
+            producer["attribute_names"] = list(self.attribute_names)
+        return producer
+
+    # -- extraction ---------------------------------------------------------------------------------
+
+    def _network_input(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.dtype)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _check_given(self, given_boxes, n_images: int) -> list[torch.Tensor]:
+        if given_boxes is None or len(given_boxes) != n_images:
+            raise ValueError(
+                "policy 'given' needs given_boxes: one [n, 4] array (x1, y1, x2, y2, original "
+                "pixels) per image"
+            )
+        out = []
+        for boxes in given_boxes:
+            b = (
+                np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+                if np.size(boxes)
+                else np.zeros((0, 4), np.float32)
+            )
+            if not np.all(np.isfinite(b)) or np.any(b[:, 2] < b[:, 0]) or np.any(b[:, 3] < b[:, 1]):
+                raise ValueError("given boxes must be finite x1, y1, x2, y2 with x2 >= x1 and y2 >= y1")
+            out.append(torch.from_numpy(b).to(self.device))
+        return out
+
+    @torch.inference_mode()
+    def extract(
+        self, images: Sequence[np.ndarray], given_boxes: Sequence[np.ndarray] | None = None
+    ) -> list[dict]:
+        """One record per image, fields RECORD_FIELDS, regions sorted by object score (given boxes keep
+        their order)."""
+        if self.policy == "given":
+            given = self._check_given(given_boxes, len(images))
+        elif given_boxes is not None:
+            raise ValueError(f"given_boxes needs policy 'given' (this extractor uses {self.policy!r})")
+        if self.preprocess_on_device:
+            prepared = [plan_cv2(img, self.min_size, self.max_size) for img in images]
+        else:
+            prepared = [prepare(img, self.min_size, self.max_size, self.resize) for img in images]
+        if not prepared:
+            return []
+        buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i, p in enumerate(prepared):
+            buckets[p.size].append(i)
+        proposals: list[torch.Tensor | None] = [None] * len(prepared)
+        pooled: list[torch.Tensor | None] = [None] * len(prepared)
+        for size, members in buckets.items():
+            if self.preprocess_on_device:
+                x = torch.stack([pixels_on_device(images[i], prepared[i], self.device) for i in members])
+            else:
+                x = torch.from_numpy(np.stack([prepared[i].pixels for i in members])).to(self.device)
+            fmap = self.model.backbone(self._network_input(x))
+            if self.policy == "given":
+                boxes = [given[i] * given[i].new_tensor(self._net_scale(prepared[i])) for i in members]
+            else:
+                scales = [prepared[i].scale for i in members]
+                boxes = self.model.proposal_generator(fmap, size, scales, self.rpn)
+            for j, i in enumerate(members):
+                proposals[i] = boxes[j]
+                pooled[i] = self.model.roi_heads.pool(fmap[j : j + 1], boxes[j])
+            del fmap
+        counts = [len(p) for p in proposals]
+        heads = self.model.roi_heads
+        regions = torch.cat(pooled)
+        if self.channels_last:
+            regions = regions.contiguous(memory_format=torch.channels_last)
+        features = heads.region_features(regions, self.roi_chunk)
+        del pooled, regions
+        logits = heads.box_predictor.class_logits(features)
+        features_per_image = features.split(counts)
+        logits_per_image = logits.split(counts)
+        keeps = self._select(prepared, proposals, features_per_image, logits_per_image)
+        return [
+            self._record(prepared[i], features_per_image[i], logits_per_image[i], *keeps[i])
+            for i in range(len(prepared))
+        ]
+
+    @staticmethod
+    def _net_scale(p: PreparedImage) -> tuple[float, float, float, float]:
+        return (p.scale_x, p.scale_y, p.scale_x, p.scale_y)
+
+    def _to_original(self, boxes: torch.Tensor, p: PreparedImage) -> torch.Tensor:
+        return boxes.float() / boxes.new_tensor(self._net_scale(p), dtype=torch.float32)
+
+    def _select(self, prepared, proposals, features, logits) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(kept indices, their boxes in original pixels) per image."""
+        if self.policy == "given":
+            return [
+                (torch.arange(len(b), device=self.device), self._to_original(b, p))
+                for b, p in zip(proposals, prepared)
+            ]
+        if self.policy == "caffe":
+            # The reference runs its class NMS on proposals already divided by the image scale.
+            boxes = [self._to_original(b, p) for b, p in zip(proposals, prepared)]
+            scores = [torch.softmax(lg.float(), dim=1)[:, :-1] for lg in logits]
+            max_conf = selection.per_class_max_conf(boxes, scores, selection.CAFFE_NMS, self.plus_one)
+            keeps = [selection.caffe_keep(mc, self.min_boxes, self.max_boxes) for mc in max_conf]
+            # Rounding of the network size can put a proposal's edge a fraction of a pixel outside the
+            # original image once scaled back; the stored box is clipped (the class NMS above was not).
+            return [
+                (k, box_coder.clip(b[k], p.image_h, p.image_w, self.plus_one))
+                for k, b, p in zip(keeps, boxes, prepared)
+            ]
+        out = []
+        for b, p, feat, lg in zip(proposals, prepared, features, logits):
+            fg = torch.softmax(lg.float(), dim=1)[:, :-1]
+            scores, classes = fg.max(dim=1)
+            deltas = self.model.roi_heads.box_predictor.class_deltas(feat, classes).float()
+            regressed = box_coder.decode(deltas, b, box_coder.ROI_WEIGHTS, plus_one=self.plus_one)
+            regressed = box_coder.clip(regressed, *p.size, plus_one=self.plus_one)
+            keep = selection.maxnms_keep(
+                regressed, scores, self.min_boxes, self.max_boxes, plus_one=self.plus_one
+            )
+            original = box_coder.clip(
+                self._to_original(regressed[keep], p), p.image_h, p.image_w, self.plus_one
+            )
+            out.append((keep, original))
+        return out
+
+    def _record(
+        self,
+        p: PreparedImage,
+        features: torch.Tensor,
+        logits: torch.Tensor,
+        keep: torch.Tensor,
+        boxes: torch.Tensor,
+    ) -> dict:
+        features, logits = features[keep], logits[keep]
+        fg = torch.softmax(logits.float(), dim=1)[:, :-1]
+        object_scores, object_ids = fg.max(dim=1) if len(fg) else (fg.new_zeros(0), keep.new_zeros(0))
+        attr_logits = self.model.roi_heads.box_predictor.attribute_logits(features, logits).float()
+        if self.policy == "maxnms":
+            attr = torch.softmax(attr_logits[:, :-1], dim=1)
+        else:
+            attr = torch.softmax(attr_logits, dim=1)[:, :-1]
+        attr_scores, attr_ids = attr.max(dim=1) if len(attr) else (attr.new_zeros(0), keep.new_zeros(0))
+        if self.policy != "given":
+            order = object_scores.sort(descending=True, stable=True).indices
+            features, boxes, object_ids, object_scores = (
+                features[order],
+                boxes[order],
+                object_ids[order],
+                object_scores[order],
+            )
+            attr_ids, attr_scores = attr_ids[order], attr_scores[order]
+
+        def np32(t: torch.Tensor) -> np.ndarray:
+            return t.detach().float().cpu().numpy().astype(np.float32, copy=False)
+
+        return {
+            "features": np32(features),
+            "boxes": np32(boxes),
+            "object_ids": object_ids.cpu().numpy().astype(np.int64),
+            "object_scores": np32(object_scores),
+            "attr_ids": attr_ids.cpu().numpy().astype(np.int64),
+            "attr_scores": np32(attr_scores),
+            "image_h": int(p.image_h),
+            "image_w": int(p.image_w),
+            "num_boxes": int(len(keep)),
+        }
