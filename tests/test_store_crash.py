@@ -28,7 +28,7 @@ WRITER = textwrap.dedent(
     with StoreWriter(sys.argv[1], kind="test", shard_size=7) as w:
         for item_id in w.pending(ids):
             w.add(item_id, record(int(item_id[5:])))
-            time.sleep(0.003)
+            time.sleep(0.01)
     """
 )
 
@@ -39,7 +39,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     kills = 0
     for _ in range(8):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(store_path)])
-        time.sleep(rng.uniform(0.3, 1.2))
+        time.sleep(rng.uniform(0.2, 1.5))
         if proc.poll() is not None:
             break
         proc.send_signal(signal.SIGKILL)

@@ -1,0 +1,148 @@
+"""The pipeline core on a local Ray with a toy job: resume, error records, model failures, dead workers."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vlprep.pipelines.inputs import Item
+from vlprep.pipelines.runner import Failure, JobSpec, ModelWorker, RunOptions, decode_batch, run_job
+from vlprep.store import FeatureStore
+
+
+def _decode(item: Item) -> int:
+    text = Path(item.path).read_text()
+    return int(text)  # ValueError for a "broken" file
+
+
+def _load(scale: float) -> float:
+    return scale
+
+
+def _run(model: float, batch: list[tuple[Item, int]], crash_marker: str | None = None) -> list:
+    out = []
+    for _item, value in batch:
+        if value == 13 and crash_marker and not os.path.exists(crash_marker):
+            Path(crash_marker).write_text("crashed once")
+            os._exit(1)  # a worker that dies mid-batch, the first time only
+        if value == 7:
+            raise RuntimeError("seven is unlucky")
+        out.append(
+            Failure("model", "negative")
+            if value < 0
+            else {"features": np.full((value % 3 + 1, 4), value * model)}
+        )
+    return out
+
+
+def _spec(crash_marker: str | None = None) -> JobSpec:
+    return JobSpec(
+        kind="toy",
+        producer={"model": "toy", "scale": 0.5},
+        load_model=functools.partial(_load, 0.5),
+        run_batch=functools.partial(_run, crash_marker=crash_marker),
+        decode=_decode,
+        items_per_call=3,
+        unit="num",
+    )
+
+
+@pytest.fixture(scope="module")
+def ray_by_value(ray_local):
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    return ray_local
+
+
+def _corpus(tmp_path: Path, values: list[str]) -> list[Item]:
+    items = []
+    for n, value in enumerate(values):
+        path = tmp_path / f"{n:02d}.txt"
+        path.write_text(value)
+        items.append(Item(f"n/{n:02d}", str(path)))
+    return items
+
+
+def test_worker_isolates_failing_items():
+    worker = ModelWorker(functools.partial(_load, 2.0), _run)
+    decoded = decode_batch(
+        _decode,
+        [
+            Item("a", "/nonexistent"),
+        ],
+    )
+    assert isinstance(decoded[0][1], Failure) and decoded[0][1].stage == "decode"
+    batch = [(Item("x", "x"), 2), (Item("y", "y"), 7), (Item("z", "z"), -1)] + decoded
+    result = worker.process(batch)
+    outcomes = dict(result["outcomes"])
+    assert np.allclose(outcomes["x"]["features"], 4.0)
+    assert outcomes["y"] == Failure("model", "RuntimeError: seven is unlucky")
+    assert outcomes["z"] == Failure("model", "negative")
+    assert outcomes["a"].stage == "decode"
+
+
+def test_run_resume_errors_and_dead_worker(ray_by_value, tmp_path):
+    values = ["1", "2", "oops", "4", "13", "7", "", "8", "10", "-1"]
+    items = _corpus(tmp_path, values)
+    out = tmp_path / "store"
+    opts = RunOptions(workers=2, cpus_per_worker=0.5, decode_cpus=0.25, shard_size=2, progress=False)
+    summary = run_job(_spec(str(tmp_path / "crashed")), items, out, opts)
+
+    assert (tmp_path / "crashed").exists()
+    assert summary["worker_deaths"] >= 1 and summary["retried"] >= 1
+    assert (summary["ok"], summary["failed"], summary["skipped"]) == (6, 4, 0)
+    assert summary["failed_by_stage"] == {"decode": 2, "model": 2}
+    store = FeatureStore(out)
+    good = {
+        f"n/{n:02d}": int(v)
+        for n, v in enumerate(values)
+        if v.lstrip("-").isdigit() and int(v) not in (7, -1)
+    }
+    assert sorted(store.ids()) == sorted(good)
+    for item_id, value in good.items():
+        record = store[item_id]
+        assert record["features"].shape == (value % 3 + 1, 4)
+        assert np.allclose(record["features"], value * 0.5)
+        assert record["path"].endswith(f"{item_id[2:]}.txt")
+    errors = {e["id"]: e for e in store.errors()}
+    assert set(errors) == {"n/02", "n/05", "n/06", "n/09"}
+    assert errors["n/02"]["stage"] == "decode" and "ValueError" in errors["n/02"]["message"]
+    assert errors["n/05"]["source"].endswith("05.txt")
+
+    # fix one broken input and run again: committed ids are skipped, only the failed ones retried
+    Path(items[2].path).write_text("3")
+    again = run_job(_spec(), items, out, opts)
+    assert (again["ok"], again["failed"], again["skipped"]) == (1, 3, 6)
+    store = FeatureStore(out)
+    assert len(store) == 7 and np.allclose(store["n/02"]["features"], 1.5)
+    assert len(FeatureStore(out).meta["runs"]) == 2
+
+
+def test_changed_parameters_are_refused(ray_by_value, tmp_path):
+    from vlprep.store import StoreMismatchError
+
+    items = _corpus(tmp_path, ["1", "2"])
+    opts = RunOptions(workers=1, cpus_per_worker=0.5, progress=False)
+    run_job(_spec(), items, tmp_path / "s", opts)
+    other = _spec()
+    other.producer = {"model": "toy", "scale": 0.25}
+    with pytest.raises(StoreMismatchError, match="scale"):
+        run_job(other, items, tmp_path / "s", opts)
+    opts.overwrite = True
+    assert run_job(other, items, tmp_path / "s", opts)["ok"] == 2
+
+
+def test_resources_the_cluster_cannot_host_are_refused(ray_by_value, tmp_path):
+    from vlprep.pipelines.runner import PipelineError
+
+    items = _corpus(tmp_path, ["1"])
+    with pytest.raises(PipelineError, match="GPUs"):
+        run_job(_spec(), items, tmp_path / "g", RunOptions(gpus_per_worker=1, progress=False))
+    with pytest.raises(PipelineError, match="decoding would starve"):
+        run_job(_spec(), items, tmp_path / "c", RunOptions(workers=2, cpus_per_worker=1.0, progress=False))

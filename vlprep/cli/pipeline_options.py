@@ -1,0 +1,206 @@
+"""Options shared by the corpus jobs (`vlprep regions`, `vlprep video`): inputs, Ray resources, store
+settings, `--config`, and the mapping of outcomes to exit codes (0 done, 1 fatal or --strict with
+failures, 2 usage)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from .output import emit_json, fail
+
+
+def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # Eager: runs before the other options, so the file's values become their defaults and flags win.
+    if not value:
+        return value
+    from vlprep.pipelines.config import ConfigError, load_config, normalize_key
+
+    names: dict[str, str] = {}  # YAML key -> parameter: `cpus_per_worker`, `cpus-per-worker`, `json`
+    for p in ctx.command.params:
+        if p.name in ("config", "help"):
+            continue
+        names[p.name] = p.name
+        for opt in p.opts:
+            names[normalize_key(opt)] = p.name
+    try:
+        config = load_config(value, known=names)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    ctx.default_map = {**(ctx.default_map or {}), **{names[k]: v for k, v in config.items()}}
+    return value
+
+
+def _options(f: Callable) -> Callable:
+    decorators = [
+        click.argument("inputs", metavar="INPUT...", nargs=-1),
+        click.option("--out", required=True, help="The store directory (created, or resumed if it exists)."),
+        click.option(
+            "--workers",
+            default=1,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Model actors (each loads the model once).",
+        ),
+        click.option(
+            "--cpus-per-worker",
+            default=1.0,
+            show_default=True,
+            type=click.FloatRange(min=0.01),
+            help="Ray CPUs per model actor; fractional values leave room for decoding.",
+        ),
+        click.option(
+            "--gpus-per-worker",
+            default=0.0,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="GPUs per model actor (> 0 runs the model on CUDA).",
+        ),
+        click.option(
+            "--threads-per-worker",
+            type=click.IntRange(min=1),
+            default=None,
+            help="torch threads in each actor  [default: ceil(--cpus-per-worker)].",
+        ),
+        click.option(
+            "--decode-cpus",
+            default=0.25,
+            show_default=True,
+            type=click.FloatRange(min=0.01),
+            help="Ray CPUs per decode task.",
+        ),
+        click.option(
+            "--address",
+            default=None,
+            help="Join this Ray cluster (host:port or 'auto'); without it a local Ray starts.",
+        ),
+        click.option(
+            "--num-cpus",
+            type=click.IntRange(min=1),
+            default=None,
+            help="CPUs of the local Ray  [default: all].",
+        ),
+        click.option(
+            "--shard-size",
+            default=1000,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Items per committed shard (a crash loses at most one shard of work).",
+        ),
+        click.option(
+            "--dtype",
+            type=click.Choice(["float32", "float16"]),
+            default=None,
+            help="Storage dtype of float fields  [default: as produced].",
+        ),
+        click.option(
+            "--compression",
+            type=click.Choice(["none", "lzf", "gzip"]),
+            default=None,
+            help="Shard compression  [default: none].",
+        ),
+        click.option("--strict", is_flag=True, help="Exit 1 when any item failed."),
+        click.option(
+            "--overwrite", is_flag=True, help="Replace an existing store written with other parameters."
+        ),
+        click.option(
+            "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar."
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON."),
+        click.option(
+            "--config",
+            type=click.Path(dir_okay=False),
+            is_eager=True,
+            expose_value=False,
+            callback=_load_config,
+            help="YAML file of options (keys as the flags); flags win.",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        f = decorator(f)
+    return f
+
+
+pipeline_options = _options
+
+
+def run_options(params: dict[str, Any]) -> Any:
+    from vlprep.pipelines.runner import RunOptions
+
+    return RunOptions(
+        workers=params["workers"],
+        cpus_per_worker=params["cpus_per_worker"],
+        gpus_per_worker=params["gpus_per_worker"],
+        threads_per_worker=params["threads_per_worker"],
+        decode_cpus=params["decode_cpus"],
+        address=params["address"],
+        num_cpus=params["num_cpus"],
+        shard_size=params["shard_size"],
+        dtype=params["dtype"],
+        compression=params["compression"],
+        overwrite=params["overwrite"],
+        progress=params["progress"] and not params["as_json"],
+    )
+
+
+def resolve_device(device: str | None, gpus_per_worker: float) -> str:
+    """The actors' device: explicit, else CUDA exactly when GPUs are reserved for them."""
+    if device:
+        return device
+    return "cuda" if gpus_per_worker > 0 else "cpu"
+
+
+def check_inputs(inputs: Any) -> list[str]:
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    inputs = list(inputs or ())
+    if not inputs:
+        raise click.UsageError("give at least one INPUT (a directory, glob, list file or manifest)")
+    return inputs
+
+
+def format_summary(summary: dict, unit: str, out: str) -> str:
+    line = (
+        f"{summary['kind']}: {summary['ok']} ok, {summary['failed']} failed, {summary['skipped']} skipped "
+        f"in {summary['seconds']:.1f} s ({summary['items_per_s']:.2f} {unit}/s"
+    )
+    if summary.get("startup_seconds"):
+        line += (
+            f", {summary['items_per_s_after_startup']:.2f} {unit}/s after "
+            f"{summary['startup_seconds']:.1f} s start-up"
+        )
+    extra = [k for k in summary if k.endswith("_seconds_per_s")]
+    for key in extra:
+        line += f", {summary[key]:.2f} {key.replace('_per_s', '').replace('_', ' ')}/s"
+    return line + f") -> {out}"
+
+
+def run_job_cli(job: Callable[[], dict], *, unit: str, out: str, strict: bool, as_json: bool) -> None:
+    """Runs `job`, prints the summary, and exits with the contract's code."""
+    from vlprep.pipelines.config import ConfigError
+    from vlprep.pipelines.inputs import InputError
+    from vlprep.pipelines.runner import PipelineError
+    from vlprep.store import StoreError, StoreMismatchError
+
+    try:
+        summary = job()
+    except (InputError, ConfigError) as exc:
+        fail(str(exc), 2)
+    except StoreMismatchError as exc:
+        fail(str(exc), 2)
+    except (PipelineError, StoreError) as exc:
+        fail(str(exc), 1)
+    except KeyboardInterrupt:
+        fail("interrupted; committed items are kept, run the same command to resume", 130)
+    if as_json:
+        emit_json(summary)
+    else:
+        click.echo(format_summary(summary, unit, out))
+    if strict and summary["failed"]:
+        if not as_json:
+            click.echo(
+                f"--strict: {summary['failed']} failed (see `vlprep inspect {out} --errors`)", err=True
+            )
+        raise SystemExit(1)

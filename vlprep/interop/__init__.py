@@ -1,0 +1,1 @@
+"""Moving region features between vlprep stores and the formats other projects read."""

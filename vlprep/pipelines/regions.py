@@ -1,0 +1,199 @@
+"""The `regions` job: images -> bottom-up-attention region features in a store."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vlprep.pipelines.inputs import IMAGE_EXTENSIONS, Item, list_items
+from vlprep.pipelines.runner import Failure, JobSpec, RunOptions, run_job
+
+
+@dataclass
+class RegionOptions:
+    """The extractor's parameters (see RegionExtractor.from_weights)."""
+
+    weights: str = "random"
+    weights_format: str = "auto"
+    policy: str = "caffe"
+    boxes: tuple[int, int] = (10, 100)
+    min_size: int = 600
+    max_size: int = 1000
+    device: str | None = None
+    precision: str = "fp32"
+    vocab: str | None = None
+    resize: str = "cv2"
+    seed: int = 0
+    rpn_pre_nms: int = 6000
+    rpn_post_nms: int = 300
+    given_boxes: str | None = None
+
+
+def parse_boxes(text: str | int | Sequence[int]) -> tuple[int, int]:
+    """`36` -> (36, 36); `10-100` or `10,100` -> (10, 100)."""
+    if isinstance(text, int):
+        return (text, text)
+    if not isinstance(text, str):
+        low, high = (int(v) for v in text)
+        return _check_range(low, high, str(text))
+    parts = text.replace(",", "-").split("-")
+    try:
+        values = [int(p) for p in parts if p.strip()]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2):
+        raise ValueError(f"--boxes takes a count (36) or a range (10-100), not {text!r}")
+    return _check_range(values[0], values[-1], text)
+
+
+def _check_range(low: int, high: int, text: str) -> tuple[int, int]:
+    if low < 1 or high < low:
+        raise ValueError(f"--boxes {text!r}: need 1 <= min <= max")
+    return (low, high)
+
+
+def load_given_boxes(path: str | Path) -> dict[str, np.ndarray]:
+    """Boxes per image id from JSON ({id: [[x1, y1, x2, y2], ...]} or [{"id": .., "boxes": ..}]) or from
+    CSV with a header id,x1,y1,x2,y2 (one row per box)."""
+    path = Path(path)
+    boxes: dict[str, list] = {}
+    if path.suffix.lower() == ".csv":
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            need = {"id", "x1", "y1", "x2", "y2"}
+            if not need <= set(reader.fieldnames or ()):
+                raise ValueError(f"{path}: a CSV of given boxes needs the columns id,x1,y1,x2,y2")
+            for row in reader:
+                boxes.setdefault(row["id"], []).append([float(row[k]) for k in ("x1", "y1", "x2", "y2")])
+    else:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if isinstance(data, list):
+            data = {str(entry["id"]): entry["boxes"] for entry in data}
+        boxes = {str(k): v for k, v in data.items()}
+    out = {}
+    for item_id, value in boxes.items():
+        array = np.asarray(value, dtype=np.float32).reshape(-1, 4)
+        if len(array) == 0 or not np.isfinite(array).all():
+            raise ValueError(f"{path}: id {item_id!r} has no valid boxes")
+        out[item_id] = array
+    return out
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class _Model:
+    extractor: Any
+    given: dict[str, np.ndarray] | None
+    given_sha256: str | None
+
+
+def load_model(options: RegionOptions) -> _Model:
+    from vlprep.extractors.regions import RegionExtractor
+
+    extractor = RegionExtractor.from_weights(
+        options.weights,
+        weights_format=options.weights_format,
+        policy=options.policy,
+        boxes=tuple(options.boxes),
+        device=options.device,
+        precision=options.precision,
+        min_size=options.min_size,
+        max_size=options.max_size,
+        vocab=options.vocab,
+        resize=options.resize,
+        seed=options.seed,
+        rpn_pre_nms=options.rpn_pre_nms,
+        rpn_post_nms=options.rpn_post_nms,
+    )
+    given = sha = None
+    if options.given_boxes:
+        given, sha = load_given_boxes(options.given_boxes), file_sha256(options.given_boxes)
+    return _Model(extractor, given, sha)
+
+
+def describe(model: _Model) -> dict:
+    """The store's producer: the extractor's own description, plus the given boxes and label names (which
+    `vlprep inspect --render` uses when no --vocab is given there)."""
+    producer = dict(model.extractor.producer)
+    if model.given_sha256:
+        producer["given_boxes_sha256"] = model.given_sha256
+    for key in ("object_names", "attribute_names"):
+        names = getattr(model.extractor, key, None)
+        if names:
+            producer.setdefault(key, list(names))
+    return producer
+
+
+def decode(item: Item) -> np.ndarray:
+    from vlprep.extractors.decode.image import decode_image
+
+    return decode_image(item.path)
+
+
+def _as_record(record: dict) -> dict:
+    out = {}
+    for key, value in record.items():
+        if hasattr(value, "detach"):  # a torch tensor
+            value = value.detach().cpu().numpy()
+        out[key] = value
+    return out
+
+
+def run_batch(model: _Model, batch: list[tuple[Item, np.ndarray]]) -> list[dict | Failure]:
+    results: list[dict | Failure | None] = [None] * len(batch)
+    todo = list(range(len(batch)))
+    given = None
+    if model.given is not None:
+        todo = [n for n in todo if batch[n][0].id in model.given]
+        for n in range(len(batch)):
+            if batch[n][0].id not in model.given:
+                results[n] = Failure("input", "no given boxes for this id")
+        given = [model.given[batch[n][0].id] for n in todo]
+    if todo:
+        records = model.extractor.extract([batch[n][1] for n in todo], given_boxes=given)
+        for n, record in zip(todo, records, strict=True):
+            results[n] = _as_record(record)
+    return results
+
+
+def regions_job(options: RegionOptions, batch_size: int = 8) -> JobSpec:
+    return JobSpec(
+        kind="regions",
+        producer=None,
+        load_model=functools.partial(load_model, options),
+        run_batch=run_batch,
+        decode=decode,
+        describe=describe,
+        items_per_call=batch_size,
+        unit="img",
+    )
+
+
+def run_regions(
+    inputs: Sequence[str],
+    out: str | Path,
+    options: RegionOptions | None = None,
+    run: RunOptions | None = None,
+    batch_size: int = 8,
+) -> dict:
+    """Extracts region features for every image named by `inputs` into the store at `out`; returns the
+    run summary. Python form of `vlprep regions`."""
+    options = options or RegionOptions()
+    items = list_items(inputs, IMAGE_EXTENSIONS)
+    return run_job(regions_job(options, batch_size), items, out, run)

@@ -1,0 +1,448 @@
+"""The shared pipeline core: items -> skip committed ids -> decode (Ray CPU tasks) -> model (actor pool)
+-> the driver's StoreWriter.
+
+Ray core rather than Ray Data: the driver must own the one StoreWriter (HDF5 shards are written by one
+process), every item needs its own error record instead of a dropped block, resume is the store's
+`pending()`, and a dead actor must be replaced with its items retried. With `ray.wait` over a bounded set of
+in-flight batches all of that is a short loop, and backpressure is exact: at most
+`workers * in_flight_per_worker` batches are decoded or being processed at any time."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from vlprep.pipelines.inputs import Item
+
+
+class PipelineError(RuntimeError):
+    """The job cannot go on (model cannot load, the cluster cannot host a worker, workers keep dying)."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An item that produced no record; it becomes an error row in the store."""
+
+    stage: str
+    message: str
+
+
+@dataclass
+class JobSpec:
+    """What a job runs. The callables are shipped to Ray workers, so they must be picklable (module-level
+    functions or functools.partial of them)."""
+
+    kind: str
+    producer: dict | None
+    load_model: Callable[[], Any]
+    # (model, [(item, decoded)]) -> one record dict or Failure per input, in order; runs in a model actor
+    run_batch: Callable[[Any, list[tuple[Item, Any]]], list[dict | Failure]]
+    # item -> what run_batch receives; runs in a Ray CPU task; raising records a decode failure.
+    # None: run_batch gets the item itself (e.g. video, whose extractor reads the file).
+    decode: Callable[[Item], Any] | None = None
+    items_per_call: int = 8
+    unit: str = "item"
+    # optional amount of media per record (seconds of video), summed into the summary
+    measure: Callable[[dict], float] | None = None
+    measure_name: str = "media_seconds"
+    # model -> producer dict, asked of the first worker when `producer` is None
+    describe: Callable[[Any], dict] | None = None
+
+
+@dataclass
+class RunOptions:
+    workers: int = 1
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    threads_per_worker: int | None = None  # torch threads in each actor; default ceil(cpus_per_worker)
+    decode_cpus: float = 0.25
+    in_flight_per_worker: int = 2
+    max_retries: int = 2
+    max_worker_deaths: int | None = None  # default 10 + 2 * workers
+    address: str | None = None
+    num_cpus: int | None = None  # local Ray only
+    shard_size: int = 1000
+    dtype: str | None = None
+    compression: str | None = None
+    overwrite: bool = False
+    progress: bool = True
+
+
+@dataclass
+class _Batch:
+    items: list[Item]
+    attempts: int = 0
+
+
+@dataclass
+class _Tally:
+    ok: int = 0
+    failed: int = 0
+    retried: int = 0
+    worker_deaths: int = 0
+    measure: float = 0.0
+    nodes: Counter = field(default_factory=Counter)
+    stages: Counter = field(default_factory=Counter)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The original exception line at the end of a Ray error's remote traceback."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def decode_batch(decode: Callable[[Item], Any], items: list[Item]) -> list[tuple[Item, Any]]:
+    """Decodes each item, turning any exception into a Failure so that one bad file never fails a batch."""
+    out = []
+    for item in items:
+        try:
+            out.append((item, decode(item)))
+        except Exception as exc:  # noqa: BLE001 - every decode problem is a per-item error record
+            out.append((item, Failure("decode", _describe(exc))))
+    return out
+
+
+class ModelWorker:
+    """A model actor: loads the model once, then processes batches."""
+
+    def __init__(
+        self,
+        load_model: Callable[[], Any],
+        run_batch: Callable,
+        threads: int | None = None,
+        describe: Callable[[Any], dict] | None = None,
+    ):
+        if threads:
+            with contextlib.suppress(ImportError):
+                import torch
+
+                torch.set_num_threads(threads)
+        self.model = load_model()
+        self.run_batch = run_batch
+        self._describe = describe
+        try:
+            import ray
+
+            self.node = ray.get_runtime_context().get_node_id()
+        except Exception:  # noqa: BLE001 - outside Ray (direct use), the node is just this process
+            self.node = "local"
+
+    def ready(self) -> str:
+        return self.node
+
+    def describe(self) -> dict:
+        return self._describe(self.model)
+
+    def process(self, decoded: list[tuple[Item, Any]]) -> dict:
+        results: dict[str, dict | Failure] = {}
+        good = []
+        for item, payload in decoded:
+            if isinstance(payload, Failure):
+                results[item.id] = payload
+            else:
+                good.append((item, payload))
+        if good:
+            results.update(self._run(good))
+        return {
+            "node": self.node,
+            "pid": os.getpid(),
+            "outcomes": [(item.id, results[item.id]) for item, _ in decoded],
+        }
+
+    def _run(self, good: list[tuple[Item, Any]]) -> dict[str, dict | Failure]:
+        try:
+            outs = self.run_batch(self.model, good)
+            if len(outs) != len(good):
+                raise RuntimeError(f"run_batch returned {len(outs)} results for {len(good)} inputs")
+            return {item.id: out for (item, _), out in zip(good, outs, strict=True)}
+        except Exception as exc:  # noqa: BLE001 - isolate the item that fails by running one at a time
+            if len(good) == 1:
+                return {good[0][0].id: Failure("model", _describe(exc))}
+        results = {}
+        for pair in good:
+            results.update(self._run([pair]))
+        return results
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[Any]:
+    """Joins the cluster at `address` (or $RAY_ADDRESS), else starts a local Ray, never silently joining
+    another cluster found on the machine; reuses Ray when this process already initialised it."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    if ray.is_initialized():
+        yield ray
+        return
+    # Under `ray job submit` the driver is told its cluster through RAY_ADDRESS.
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _check_resources(ray: Any, opts: RunOptions) -> None:
+    total = ray.cluster_resources()
+    cpus, gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
+    if opts.gpus_per_worker > 0 and gpus < opts.gpus_per_worker:
+        raise PipelineError(f"--gpus-per-worker {opts.gpus_per_worker} but the Ray cluster has {gpus:g} GPUs")
+    if opts.cpus_per_worker + opts.decode_cpus > cpus:
+        raise PipelineError(
+            f"one worker needs {opts.cpus_per_worker:g} CPUs plus {opts.decode_cpus:g} for decoding, "
+            f"but the Ray cluster has {cpus:g}; lower --cpus-per-worker"
+        )
+    need = opts.workers * opts.cpus_per_worker + opts.decode_cpus
+    if need > cpus + 1e-9:
+        raise PipelineError(
+            f"{opts.workers} workers x {opts.cpus_per_worker:g} CPUs plus {opts.decode_cpus:g} for decoding "
+            f"need {need:g} CPUs, the Ray cluster has {cpus:g}: decoding would starve. "
+            "Use fewer --workers or a fractional --cpus-per-worker"
+        )
+    if opts.gpus_per_worker > 0 and opts.workers * opts.gpus_per_worker > gpus + 1e-9:
+        raise PipelineError(f"{opts.workers} workers x {opts.gpus_per_worker:g} GPUs exceed the {gpus:g}")
+
+
+class _Pool:
+    """Model actors with replacement of dead ones."""
+
+    def __init__(self, ray: Any, spec: JobSpec, opts: RunOptions):
+        self.ray = ray
+        threads = opts.threads_per_worker or max(1, math.ceil(opts.cpus_per_worker))
+        self.actor_cls = ray.remote(ModelWorker).options(
+            num_cpus=opts.cpus_per_worker,
+            num_gpus=opts.gpus_per_worker,
+            max_restarts=0,
+            scheduling_strategy="SPREAD",
+        )
+        self.args = (spec.load_model, spec.run_batch, threads, spec.describe)
+        self.actors = [self.actor_cls.remote(*self.args) for _ in range(opts.workers)]
+        self.load = [0] * opts.workers
+
+    def wait_ready(self) -> list[str]:
+        try:
+            return self.ray.get([a.ready.remote() for a in self.actors])
+        except self.ray.exceptions.RayActorError as exc:
+            raise PipelineError(f"a model worker failed to start: {_root_cause(exc)}") from exc
+
+    def describe(self) -> dict:
+        try:
+            return self.ray.get(self.actors[0].describe.remote())
+        except self.ray.exceptions.RayError as exc:
+            raise PipelineError(f"the model worker cannot describe its model: {_root_cause(exc)}") from exc
+
+    def pick(self, limit: int) -> int | None:
+        slot = min(range(len(self.actors)), key=lambda i: self.load[i])
+        return slot if self.load[slot] < limit else None
+
+    def replace(self, slot: int, handle: Any) -> bool:
+        """Replaces the actor in `slot` if it is still `handle`; False when already replaced."""
+        if self.actors[slot] is not handle:
+            return False
+        with contextlib.suppress(Exception):
+            self.ray.kill(handle, no_restart=True)
+        self.actors[slot] = self.actor_cls.remote(*self.args)
+        return True
+
+    def shutdown(self) -> None:
+        for actor in self.actors:
+            with contextlib.suppress(Exception):
+                self.ray.kill(actor, no_restart=True)
+
+
+def _batches(items: Sequence[Item], size: int) -> deque[_Batch]:
+    size = max(1, size)
+    return deque(_Batch(list(items[i : i + size])) for i in range(0, len(items), size))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run_job(
+    spec: JobSpec,
+    items: Sequence[Item],
+    out: str | Path,
+    options: RunOptions | None = None,
+) -> dict:
+    """Runs `spec` over `items` into the store at `out` and returns the run summary (also appended to the
+    store's runs). Items already committed are skipped; failed items become error records.
+
+    When `spec.producer` is None the first model worker describes itself (`spec.describe`) before the
+    store is opened, so the model is never loaded in the driver."""
+    from vlprep.store import StoreWriter
+
+    opts = options or RunOptions()
+    if opts.workers < 1:
+        raise PipelineError("--workers must be at least 1")
+    if spec.producer is None and spec.describe is None:
+        raise PipelineError("a job needs a producer or a describe function")
+    started_at, t0 = _now(), time.perf_counter()
+    tally = _Tally()
+    by_id = {item.id: item for item in items}
+    with contextlib.ExitStack() as stack:
+        pool: _Pool | None = None
+        ray: Any = None
+
+        def start_pool() -> _Pool:
+            nonlocal ray
+            ray = stack.enter_context(ray_session(opts.address, opts.num_cpus))
+            _check_resources(ray, opts)
+            started = _Pool(ray, spec, opts)
+            stack.callback(started.shutdown)
+            started.wait_ready()
+            return started
+
+        producer = spec.producer
+        if producer is None:
+            pool = start_pool()
+            producer = pool.describe()
+        writer = stack.enter_context(
+            StoreWriter(
+                out,
+                kind=spec.kind,
+                shard_size=opts.shard_size,
+                producer=producer,
+                dtype=opts.dtype,
+                compression=opts.compression,
+                overwrite=opts.overwrite,
+            )
+        )
+        todo = [by_id[i] for i in writer.pending(list(by_id))]
+        startup = 0.0
+        if todo:
+            if pool is None:
+                pool = start_pool()
+            startup = time.perf_counter() - t0
+            _drive(ray, pool, spec, opts, todo, writer, tally)
+        seconds = time.perf_counter() - t0
+        work_seconds = max(seconds - startup, 1e-9)
+        summary = {
+            "kind": spec.kind,
+            "started_at": started_at,
+            "finished_at": _now(),
+            "total": len(by_id),
+            "ok": tally.ok,
+            "failed": tally.failed,
+            "skipped": len(by_id) - len(todo),
+            "seconds": round(seconds, 3),
+            "items_per_s": round(tally.ok / seconds, 3) if seconds > 0 else 0.0,
+            "startup_seconds": round(startup, 3),
+            "items_per_s_after_startup": round(tally.ok / work_seconds, 3) if todo else 0.0,
+            "failed_by_stage": dict(tally.stages),
+            "retried": tally.retried,
+            "worker_deaths": tally.worker_deaths,
+            "nodes": dict(tally.nodes),
+            "options": {k: v for k, v in asdict(opts).items() if k != "progress"},
+        }
+        if spec.measure is not None:
+            summary[spec.measure_name] = round(tally.measure, 3)
+            summary[f"{spec.measure_name}_per_s"] = round(tally.measure / seconds, 3) if seconds > 0 else 0.0
+        writer.record_run(summary)
+    return summary
+
+
+def _drive(
+    ray: Any, pool: _Pool, spec: JobSpec, opts: RunOptions, todo: list[Item], writer: Any, tally: _Tally
+) -> None:
+    from tqdm import tqdm
+
+    queue = _batches(todo, spec.items_per_call)
+    decode_task = ray.remote(decode_batch).options(num_cpus=opts.decode_cpus) if spec.decode else None
+    max_deaths = opts.max_worker_deaths if opts.max_worker_deaths is not None else 10 + 2 * opts.workers
+    in_flight: dict[Any, tuple[_Batch, int, Any]] = {}
+    bar = tqdm(total=len(todo), unit=spec.unit, disable=not opts.progress, dynamic_ncols=True, smoothing=0.1)
+
+    def record_failure(item: Item, failure: Failure) -> None:
+        writer.error(item.id, item.path, failure.stage, failure.message)
+        tally.failed += 1
+        tally.stages[failure.stage] += 1
+        bar.update(1)
+
+    def retry(batch: _Batch, stage: str, message: str) -> None:
+        # A batch that killed its worker is split, so that one poisonous item cannot sink the others.
+        tally.retried += len(batch.items)
+        attempts = batch.attempts + 1
+        if len(batch.items) > 1:
+            queue.extendleft(_Batch([item], attempts) for item in reversed(batch.items))
+        elif attempts > opts.max_retries:
+            record_failure(batch.items[0], Failure(stage, f"{message} (after {attempts} attempts)"))
+        else:
+            queue.appendleft(_Batch(batch.items, attempts))
+
+    try:
+        while queue or in_flight:
+            while queue:
+                slot = pool.pick(opts.in_flight_per_worker)
+                if slot is None:
+                    break
+                batch = queue.popleft()
+                if decode_task is not None:
+                    payload = decode_task.remote(spec.decode, batch.items)
+                else:
+                    payload = [(item, item) for item in batch.items]
+                actor = pool.actors[slot]
+                ref = actor.process.remote(payload)
+                in_flight[ref] = (batch, slot, actor)
+                pool.load[slot] += 1
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
+            for ref in ready:
+                batch, slot, actor = in_flight.pop(ref)
+                if pool.actors[slot] is actor:
+                    pool.load[slot] -= 1
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayActorError as exc:
+                    if pool.replace(slot, actor):
+                        tally.worker_deaths += 1
+                        pool.load[slot] = 0
+                        if tally.worker_deaths > max_deaths:
+                            raise PipelineError(
+                                f"model workers died {tally.worker_deaths} times; last: {_describe(exc)}"
+                            ) from exc
+                    retry(batch, "worker", "the model worker died")
+                    continue
+                except ray.exceptions.RayError as exc:
+                    # the decode task's worker crashed (Ray already retried it), or a system failure
+                    from_decode = "decode_batch" in str(getattr(exc, "function_name", ""))
+                    retry(batch, "decode" if from_decode else "model", _describe(exc))
+                    continue
+                tally.nodes[result["node"]] += len(batch.items)
+                items = {item.id: item for item in batch.items}
+                for item_id, outcome in result["outcomes"]:
+                    item = items[item_id]
+                    if isinstance(outcome, Failure):
+                        record_failure(item, outcome)
+                        continue
+                    record = dict(outcome)
+                    record["path"] = item.path
+                    if spec.measure is not None:
+                        tally.measure += float(spec.measure(record))
+                    writer.add(item.id, record)
+                    tally.ok += 1
+                    bar.update(1)
+                postfix = {"failed": tally.failed} if tally.failed else {}
+                if spec.measure is not None:
+                    rate = tally.measure / max(bar.format_dict["elapsed"], 1e-9)
+                    postfix[spec.measure_name.replace("_seconds", "_s") + "/s"] = f"{rate:.2f}"
+                if postfix:
+                    bar.set_postfix(postfix, refresh=False)
+    finally:
+        bar.close()
