@@ -6,34 +6,42 @@ from pathlib import Path
 
 import click
 
-from vlprep.store.summary import format_summary
-
 from .output import emit_json
-
-BANNER = (
-    "RANDOM DATA: these records are generated, so the features mean nothing. "
-    "The store, index and inspection machinery around them are real."
-)
 
 
 @click.command("demo")
 @click.argument("out_dir", type=click.Path(path_type=Path), default="demo-out")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def demo_cmd(out_dir: Path, as_json: bool) -> None:
-    """Run the main job end to end on generated data and show how to inspect the result."""
-    from vlprep.demo import run_demo
+@click.option("--images", default=24, show_default=True, help="Number of generated images.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def demo_cmd(out_dir: Path, images: int, as_json: bool) -> None:
+    """Run every stage of vlprep on a generated corpus with random weights, then show where to go next."""
+    from vlprep.demo.job import RANDOM_WARNING, REAL_DATA_COMMANDS, run_demo
 
-    result = run_demo(out_dir)
+    say = (lambda _msg: None) if as_json else (lambda msg: click.echo(f"... {msg}", err=True))
+    if not as_json:
+        click.echo(RANDOM_WARNING + "\n")
+    report = run_demo(out_dir, progress=say, images=images)
     if as_json:
-        emit_json(result)
+        emit_json(report.to_json())
         return
-    summary = result["summary"]
-    click.echo(BANNER)
-    click.echo(format_summary(summary))
-    click.echo(f"verify: {'OK' if result['verify']['ok'] else 'FAULTS'}")
+    click.echo(f"\n{'stage':<16}{'items':>6}{'errors':>8}{'seconds':>9}  output")
+    for s in report.stages:
+        click.echo(f"{s.name:<16}{s.items:>6}{s.errors:>8}{s.seconds:>9.1f}  {s.output}")
+    click.echo("\nErrors recorded on purpose (broken inputs the job stepped over):")
+    for e in report.deliberate_errors:
+        click.echo(f"  {e['id']}: {e['stage']}: {e['message']}")
+    checks = ", ".join(f"{k} {'OK' if ok else 'FAULTS'}" for k, ok in report.verified.items())
+    click.echo(f"\ninspect --verify: {checks}")
+    click.echo(f"pictures: {out_dir / 'regions.png'}, {out_dir / 'video.png'}, {out_dir / 'tokens.png'}")
     click.echo(
-        f"\nInspect it yourself:\n  vlprep inspect {result['store']}\n"
-        f"  vlprep inspect {result['store']} --verify\n"
-        f"  vlprep inspect {result['store']} --id generated/0000.jpg"
+        f"\nLook around:\n  vlprep inspect {out_dir / 'regions'}\n"
+        f"  vlprep inspect {out_dir / 'video-tokens'}\n"
+        f"  vlprep inspect {out_dir / 'regions'} --errors\n"
     )
-    click.echo(f"demo: {summary['items']} items, {summary['errors']} error(s) in {result['store']}")
+    click.echo("The same on real data with real weights (see docs/weights.md):\n" + REAL_DATA_COMMANDS + "\n")
+    click.echo(RANDOM_WARNING)
+    ok = all(report.verified.values())
+    click.echo(
+        f"demo: {len(report.stages)} stages, {len(report.deliberate_errors)} deliberate errors recorded, "
+        f"stores {'verified' if ok else 'with FAULTS'}, {report.seconds:.0f} s"
+    )

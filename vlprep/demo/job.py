@@ -1,0 +1,157 @@
+"""The demo job: every stage on the generated corpus, timed, on one local Ray."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .corpus import make_corpus
+
+RANDOM_WARNING = (
+    "RANDOM WEIGHTS: every model here is randomly initialised, so the features, boxes, labels and tokens\n"
+    "are meaningless numbers. The decoding, models, Ray pipeline, stores and tokenizers that produce them\n"
+    "are the real ones; give real checkpoints (docs/weights.md) to get real features."
+)
+
+REAL_DATA_COMMANDS = """\
+vlprep regions /data/coco/val2014 --out coco-36 --weights faster_rcnn_from_caffe_attr.pkl \\
+    --policy caffe --boxes 36 --vocab objects_vocab.txt,attributes_vocab.txt --device cuda --gpus-per-worker 1
+vlprep video /data/howto100m --out howto-s3d --model s3d --weights S3D_kinetics400.pt \\
+    --device cuda --gpus-per-worker 1
+vlprep tokens fit howto-s3d --levels 4 --branching 12 --out codebook.h5
+vlprep tokens assign howto-s3d --codebook codebook.h5 --out howto-tokens
+vlprep vocab wordpiece captions.jsonl --field caption --vocab-size 30522 --out vocab-wp
+vlprep inspect coco-36 --verify"""
+
+
+@dataclass
+class Stage:
+    name: str
+    items: int
+    errors: int
+    seconds: float
+    output: str
+
+
+@dataclass
+class DemoReport:
+    out_dir: Path
+    stages: list[Stage] = field(default_factory=list)
+    deliberate_errors: list[dict[str, str]] = field(default_factory=list)
+    verified: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return sum(s.seconds for s in self.stages)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "out_dir": str(self.out_dir),
+            "stages": [s.__dict__ for s in self.stages],
+            "deliberate_errors": self.deliberate_errors,
+            "verified": self.verified,
+            "seconds": self.seconds,
+        }
+
+
+def _timed(report: DemoReport, name: str, output: Path, body: Callable[[], tuple[int, int]]) -> None:
+    start = time.perf_counter()
+    items, errors = body()
+    report.stages.append(Stage(name, items, errors, time.perf_counter() - start, str(output)))
+
+
+def run_demo(out_dir: str | Path, progress: Callable[[str], None] = print, images: int = 24) -> DemoReport:
+    """Generate a corpus in OUT_DIR/corpus and run every stage on it with random weights."""
+    from vlprep.interop.stores import export_store
+    from vlprep.pipelines.regions import RegionOptions, run_regions
+    from vlprep.pipelines.runner import RunOptions, ray_session
+    from vlprep.pipelines.video import VideoOptions, run_video
+    from vlprep.render import render
+    from vlprep.store import FeatureStore, verify
+    from vlprep.tokenizers.subword.build import build_sentencepiece, build_wordpiece
+    from vlprep.tokenizers.visual.assign import assign_store
+    from vlprep.tokenizers.visual.fit import fit
+
+    out = Path(out_dir)
+    report = DemoReport(out)
+    stores = {name: out / name for name in ("regions", "video", "video-tokens")}
+
+    def corpus_stage() -> tuple[int, int]:
+        nonlocal corpus
+        corpus = make_corpus(out / "corpus", images=images)
+        return images + 3 + 1 + 3, 0
+
+    corpus = None
+    progress("generating the corpus (images, videos, captions, three broken files)")
+    _timed(report, "corpus", out / "corpus", corpus_stage)
+
+    # One worker on two cores: 1.5 CPUs for the model, the rest for decoding tasks.
+    run = RunOptions(
+        workers=1, cpus_per_worker=1.5, threads_per_worker=2, shard_size=16, overwrite=True, progress=False
+    )
+    with ray_session(num_cpus=2):
+
+        def regions_stage() -> tuple[int, int]:
+            options = RegionOptions(
+                weights="random", boxes=(36, 36), min_size=192, max_size=320, rpn_pre_nms=600, rpn_post_nms=48
+            )
+            summary = run_regions([str(corpus.images)], stores["regions"], options, run, batch_size=4)
+            return summary["ok"], summary["failed"]
+
+        progress("region features: bottom-up-attention Faster R-CNN, 36 boxes per image")
+        _timed(report, "regions", stores["regions"], regions_stage)
+
+        def video_stage() -> tuple[int, int]:
+            summary = run_video(
+                [str(corpus.videos)], stores["video"], VideoOptions(model="s3d", weights="random"), run
+            )
+            return summary["ok"], summary["failed"]
+
+        progress("video features: S3D, 30-frame clips at 20 fps")
+        _timed(report, "video", stores["video"], video_stage)
+
+    codebook_path = out / "codebook.h5"
+
+    def tokens_stage() -> tuple[int, int]:
+        codebook = fit(stores["video"], levels=2, branching=3, seed=0)
+        codebook.save(codebook_path)
+        summary = assign_store(stores["video"], codebook_path, stores["video-tokens"], overwrite=True)
+        return summary.get("items", len(FeatureStore(stores["video-tokens"]))), 0
+
+    progress("visual tokens: hierarchical k-means (2 levels x 3 here; VideoBERT uses 4 x 12)")
+    _timed(report, "tokens", stores["video-tokens"], tokens_stage)
+
+    def wordpiece_stage() -> tuple[int, int]:
+        summary = build_wordpiece([corpus.captions], out / "vocab-wordpiece", vocab_size=200, workers=1)
+        return summary.lines, 0
+
+    def bpe_stage() -> tuple[int, int]:
+        summary = build_sentencepiece([corpus.captions], out / "vocab-bpe", model_type="bpe", vocab_size=120)
+        return summary.lines, 0
+
+    progress("subword vocabularies: WordPiece (likelihood) and BPE (sentencepiece) from the captions")
+    _timed(report, "wordpiece", out / "vocab-wordpiece", wordpiece_stage)
+    _timed(report, "bpe", out / "vocab-bpe", bpe_stage)
+
+    def inspect_stage() -> tuple[int, int]:
+        faults = 0
+        for name, path in stores.items():
+            result = verify(FeatureStore(path))
+            report.verified[name] = result.ok
+            faults += len(result.faults)
+        regions = FeatureStore(stores["regions"])
+        render(regions, out / "regions.png", item_id=regions.ids()[0])
+        video = FeatureStore(stores["video"])
+        render(video, out / "video.png", item_id=video.ids()[0])
+        render(FeatureStore(stores["video-tokens"]), out / "tokens.png")
+        exported = export_store(stores["regions"], "lxmert-tsv", out / "regions.tsv")
+        for path in (stores["regions"], stores["video"]):
+            report.deliberate_errors += FeatureStore(path).errors()
+        return exported, faults
+
+    progress("inspect --verify on every store, renders, LXMERT TSV export")
+    _timed(report, "inspect+export", out, inspect_stage)
+    return report
