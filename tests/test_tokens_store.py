@@ -13,7 +13,7 @@ from PIL import Image
 from vlprep.cli import cli
 from vlprep.store import FeatureStore, StoreMismatchError, StoreWriter
 from vlprep.tokenizers.visual import Codebook, CodebookError, fit
-from vlprep.tokenizers.visual.assign import assign_store
+from vlprep.pipelines.tokens import assign_store
 
 D = 16
 

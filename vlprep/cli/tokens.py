@@ -173,7 +173,7 @@ def assign_cmd(
     """Map the features of STORE to token ids with a codebook (tree descent)."""
     from vlprep.store import FeatureStore, StoreError
     from vlprep.tokenizers.visual import CodebookError
-    from vlprep.tokenizers.visual.assign import assign_store
+    from vlprep.pipelines.tokens import assign_store
 
     if in_place == (out is not None):
         fail("give exactly one of --out STORE2 and --in-place", 2)

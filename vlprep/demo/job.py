@@ -72,7 +72,7 @@ def run_demo(out_dir: str | Path, progress: Callable[[str], None] = print, image
     from vlprep.render import render
     from vlprep.store import FeatureStore, verify
     from vlprep.tokenizers.subword.build import build_sentencepiece, build_wordpiece
-    from vlprep.tokenizers.visual.assign import assign_store
+    from vlprep.pipelines.tokens import assign_store
     from vlprep.tokenizers.visual.fit import fit
 
     out = Path(out_dir)

@@ -1,4 +1,4 @@
-"""Token ids for every item of a feature store: a new `tokens` store of the same ids, or a `tokens` field
+"""The `tokens assign` job. Token ids for every item of a feature store: a new `tokens` store of the same ids, or a `tokens` field
 added to the source store in place.
 
 The new store is written with `StoreWriter`, so an interrupted run resumes where it stopped (ids already
