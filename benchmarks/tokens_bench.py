@@ -17,11 +17,15 @@ import json
 import resource
 import sys
 import time
+from pathlib import Path
 
 import faiss
 import numpy as np
 
-from vlprep.tokenizers.visual import fit
+sys.path.insert(0, str(Path(__file__).parent))
+from common import report  # noqa: E402
+
+from vlprep.tokenizers.visual import fit  # noqa: E402
 
 
 def feature_like(n: int, d: int, clusters: int, seed: int = 0, chunk: int = 100_000) -> np.ndarray:
@@ -184,6 +188,12 @@ def main() -> None:
         )
     if args.json:
         print(json.dumps(results, indent=2))
+    ratios = {
+        "hierarchical vs flat k-means fit time": r["fit_speedup"],
+        "flat / hierarchical quantisation error": 1 / r["mse_ratio"],
+        "tree descent vs flat leaf search assignment": r["assign_speedup"],
+    }
+    report("tokens", [], ratios)
 
 
 if __name__ == "__main__":

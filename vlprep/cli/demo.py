@@ -12,15 +12,16 @@ from .output import emit_json
 @click.command("demo")
 @click.argument("out_dir", type=click.Path(path_type=Path), default="demo-out")
 @click.option("--images", default=24, show_default=True, help="Number of generated images.")
+@click.option("--videos", default=3, show_default=True, help="Number of generated videos.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def demo_cmd(out_dir: Path, images: int, as_json: bool) -> None:
+def demo_cmd(out_dir: Path, images: int, videos: int, as_json: bool) -> None:
     """Run every stage of vlprep on a generated corpus with random weights, then show where to go next."""
     from vlprep.demo.job import RANDOM_WARNING, REAL_DATA_COMMANDS, run_demo
 
     say = (lambda _msg: None) if as_json else (lambda msg: click.echo(f"... {msg}", err=True))
     if not as_json:
         click.echo(RANDOM_WARNING + "\n")
-    report = run_demo(out_dir, progress=say, images=images)
+    report = run_demo(out_dir, progress=say, images=images, videos=videos)
     if as_json:
         emit_json(report.to_json())
         return

@@ -171,9 +171,9 @@ def assign_cmd(
     as_json,
 ):
     """Map the features of STORE to token ids with a codebook (tree descent)."""
+    from vlprep.pipelines.tokens import assign_store
     from vlprep.store import FeatureStore, StoreError
     from vlprep.tokenizers.visual import CodebookError
-    from vlprep.pipelines.tokens import assign_store
 
     if in_place == (out is not None):
         fail("give exactly one of --out STORE2 and --in-place", 2)

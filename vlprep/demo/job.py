@@ -63,16 +63,18 @@ def _timed(report: DemoReport, name: str, output: Path, body: Callable[[], tuple
     report.stages.append(Stage(name, items, errors, time.perf_counter() - start, str(output)))
 
 
-def run_demo(out_dir: str | Path, progress: Callable[[str], None] = print, images: int = 24) -> DemoReport:
+def run_demo(
+    out_dir: str | Path, progress: Callable[[str], None] = print, images: int = 24, videos: int = 3
+) -> DemoReport:
     """Generate a corpus in OUT_DIR/corpus and run every stage on it with random weights."""
     from vlprep.interop.stores import export_store
     from vlprep.pipelines.regions import RegionOptions, run_regions
     from vlprep.pipelines.runner import RunOptions, ray_session
+    from vlprep.pipelines.tokens import assign_store
     from vlprep.pipelines.video import VideoOptions, run_video
     from vlprep.render import render
     from vlprep.store import FeatureStore, verify
     from vlprep.tokenizers.subword.build import build_sentencepiece, build_wordpiece
-    from vlprep.pipelines.tokens import assign_store
     from vlprep.tokenizers.visual.fit import fit
 
     out = Path(out_dir)
@@ -81,8 +83,8 @@ def run_demo(out_dir: str | Path, progress: Callable[[str], None] = print, image
 
     def corpus_stage() -> tuple[int, int]:
         nonlocal corpus
-        corpus = make_corpus(out / "corpus", images=images)
-        return images + 3 + 1 + 3, 0
+        corpus = make_corpus(out / "corpus", images=images, videos=videos)
+        return images + videos + 1 + len(corpus.broken), 0
 
     corpus = None
     progress("generating the corpus (images, videos, captions, three broken files)")

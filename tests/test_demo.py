@@ -1,0 +1,38 @@
+"""`vlprep demo` end to end on a small corpus: every stage runs, the broken inputs are recorded."""
+
+import json
+import subprocess
+import sys
+
+from PIL import Image
+
+from vlprep.store import FeatureStore
+
+
+def test_demo_runs_every_stage(tmp_path):
+    out = tmp_path / "demo"
+    proc = subprocess.run(
+        [sys.executable, "-m", "vlprep.cli", "demo", str(out), "--images", "4", "--videos", "1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads(proc.stdout)
+    stages = {s["name"]: s for s in report["stages"]}
+    assert set(stages) == {"corpus", "regions", "video", "tokens", "wordpiece", "bpe", "inspect+export"}
+    assert stages["regions"]["items"] == 4 and stages["regions"]["errors"] == 2
+    assert stages["video"]["items"] == 1 and stages["video"]["errors"] == 1
+    assert report["verified"] == {"regions": True, "video": True, "video-tokens": True}
+    assert sorted(e["id"] for e in report["deliberate_errors"]) == [
+        "broken.mp4",
+        "broken_empty.jpg",
+        "broken_truncated.jpg",
+    ]
+    regions = FeatureStore(out / "regions")
+    assert all(regions[i]["num_boxes"] == 36 for i in regions.ids())
+    assert "tokens" in FeatureStore(out / "video-tokens").schema
+    for png in ("regions.png", "video.png", "tokens.png"):
+        assert Image.open(out / png).size[0] > 50
+    assert len((out / "regions.tsv").read_text().splitlines()) == 4
+    assert (out / "vocab-wordpiece" / "vocab.txt").is_file() and (out / "vocab-bpe" / "spm.model").is_file()
