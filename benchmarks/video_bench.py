@@ -2,10 +2,13 @@
 frames (goal: >= 0.9x), and clips/s of each video model.
 
     python benchmarks/video_bench.py [--quick] [--device cuda] [--precision fp16] [--models s3d,2d3d]
+                                     [--compare-cpu]
 
 Decoding: a generated H.264 video (frames encode their index), sampled at each recipe's rate; both
 sides open the file and read the same frame indices in windows of the same size; best of `--repeat`.
 Models: random weights, clips at each recipe's true input size, `--batch` clips per forward pass.
+`--compare-cpu`: the relative difference of `--device`/`--precision` features from CPU fp32 ones, and
+the CPU fp32 activation peak against fp16's 65504; NaN/inf features are a FAIL and the exit status 1.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from common import report, timed  # noqa: E402
 from vlprep.extractors.decode import open_video  # noqa: E402
 from vlprep.extractors.decode.sampling import sample_times  # noqa: E402
 from vlprep.extractors.decode.synthetic_video import write_index_video  # noqa: E402
-from vlprep.extractors.video import MODELS, VideoExtractor  # noqa: E402
+from vlprep.extractors.video import MODELS, NonFiniteFeaturesError, VideoExtractor  # noqa: E402
 from vlprep.extractors.video.extractor import ClipBatch  # noqa: E402
+from vlprep.extractors.video.models import FP16_MAX, activation_peak  # noqa: E402
+from vlprep.extractors.video.preprocess import normalise  # noqa: E402
 
 WINDOW = 32  # frames per decode call, on both sides
 
@@ -74,7 +79,9 @@ def bench_decoding(path: Path, rates: list[float], repeat: int) -> tuple[list[di
     return rows, ratios
 
 
-def bench_models(models: list[str], device: str, precision: str, batch: int, repeat: int) -> list[dict]:
+def bench_models(
+    models: list[str], device: str, precision: str, batch: int, repeat: int, failures: list[str]
+) -> list[dict]:
     rows = []
     for name in models:
         ex = VideoExtractor.from_weights(model=name, weights="random", device=device, precision=precision)
@@ -85,26 +92,32 @@ def bench_models(models: list[str], device: str, precision: str, batch: int, rep
             h, w = (size, size) if r.crop else (r.size, int(r.size * 16 / 9))
             clips = torch.randint(0, 256, (batch, r.clip_len, h, w, 3), dtype=torch.uint8)
             b = ClipBatch(stream_name, 0, clips)
-            ex.embed(b)  # warm-up: kernels, allocator
+            row = {
+                "model": name,
+                "stream": stream_name,
+                "input": f"{batch}x{r.clip_len}x{h}x{w}",
+                "device": str(ex.device),
+                "precision": precision,
+            }
+            try:
+                ex.embed(b)  # warm-up: kernels, allocator
+            except NonFiniteFeaturesError as exc:
+                print(f"FAIL {name}/{stream_name}: {exc}")
+                failures.append(f"{name}/{stream_name}")
+                rows.append({**row, "clips/s": "FAIL (NaN/inf)"})
+                continue
             if ex.device.type == "cuda":
                 torch.cuda.synchronize()
             t = timed(lambda b=b, ex=ex: ex.embed(b), repeat)
-            rows.append(
-                {
-                    "model": name,
-                    "stream": stream_name,
-                    "input": f"{batch}x{r.clip_len}x{h}x{w}",
-                    "device": str(ex.device),
-                    "precision": precision,
-                    "clips/s": batch / t,
-                }
-            )
+            rows.append({**row, "clips/s": batch / t})
     return rows
 
 
-def compare_devices(models: list[str], device: str, precision: str) -> dict[str, float]:
-    """Relative difference between CPU fp32 features and `device`/`precision` features on one clip."""
-    ratios = {}
+def compare_devices(models: list[str], device: str, precision: str, failures: list[str]) -> list[dict]:
+    """Per stream: relative difference between CPU fp32 features and `device`/`precision` features on one
+    smooth clip, and the largest activation of the CPU fp32 run (fp16 stores each one; above 65504 it
+    is inf). NaN/inf features are appended to `failures`."""
+    rows = []
     for name in models:
         cpu = VideoExtractor.from_weights(model=name, weights="random", device="cpu")
         dev = VideoExtractor.from_weights(model=name, weights="random", device=device, precision=precision)
@@ -115,11 +128,24 @@ def compare_devices(models: list[str], device: str, precision: str) -> dict[str,
             coarse = torch.rand((1, 3, r.clip_len, 8, 8), generator=gen) * 255
             smooth = torch.nn.functional.interpolate(coarse, size=(r.clip_len, size, size), mode="trilinear")
             clips = smooth.permute(0, 2, 3, 4, 1).round().to(torch.uint8).contiguous()
+            layer, peak = activation_peak(stream.model, normalise(clips, r))
+            row = {
+                "stream": f"{name}/{stream_name}",
+                "vs cpu fp32": f"{device} {precision}",
+                "peak |activation| (cpu fp32)": peak,
+                "at": layer,
+                "fp16 headroom": FP16_MAX / peak,
+            }
             a = cpu.embed(ClipBatch(stream_name, 0, clips))["features"]
-            b = dev.embed(ClipBatch(stream_name, 0, clips))["features"]
-            rel = float(np.linalg.norm(a - b) / max(np.linalg.norm(a), 1e-12))
-            ratios[f"{name}/{stream_name} {device} {precision} vs cpu fp32, relative difference"] = rel
-    return ratios
+            try:
+                b = dev.embed(ClipBatch(stream_name, 0, clips))["features"]
+            except NonFiniteFeaturesError as exc:
+                print(f"FAIL {name}/{stream_name}: {exc}")
+                failures.append(f"{name}/{stream_name} compare")
+                rows.append({**row, "relative difference": "FAIL (NaN/inf)"})
+                continue
+            rows.append({**row, "relative difference": float(np.linalg.norm(a - b) / np.linalg.norm(a))})
+    return rows
 
 
 def main() -> None:
@@ -151,12 +177,15 @@ def main() -> None:
         rates = [1.0, 24.0] if args.quick else [1.0, 16.0, 20.0, 24.0]
         rows, ratios = bench_decoding(path, rates, repeat)
     report("video-decode", rows, ratios)
-    model_rows = bench_models(models, args.device, args.precision, batch, 1 if args.quick else 2)
+    failures: list[str] = []
+    model_rows = bench_models(models, args.device, args.precision, batch, 1 if args.quick else 2, failures)
     report("video-models", model_rows, {})
-    if args.compare_cpu and args.device != "cpu":
-        print("relative difference ||f_device - f_cpu|| / ||f_cpu|| (random weights, one smooth clip):")
-        for key, value in compare_devices(models, args.device, args.precision).items():
-            print(f"  {key}: {value:.2e}")
+    if args.compare_cpu and (args.device != "cpu" or args.precision != "fp32"):
+        print("relative difference ||f - f_cpu_fp32|| / ||f_cpu_fp32|| (random weights, one smooth clip):")
+        rows = compare_devices(models, args.device, args.precision, failures)
+        report("video-compare", rows, {})
+    if failures:
+        sys.exit(f"FAILED: NaN/inf features from {', '.join(failures)}")
 
 
 if __name__ == "__main__":

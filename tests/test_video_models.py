@@ -11,8 +11,10 @@ import torch
 
 from vlprep.extractors.decode import DecodeError
 from vlprep.extractors.decode.synthetic_video import read_frame_index, write_index_video
-from vlprep.extractors.video import MODELS, VideoExtractor
-from vlprep.extractors.video.models import build_stream
+from vlprep.extractors.video import MODELS, ClipBatch, NonFiniteFeaturesError, VideoExtractor
+from vlprep.extractors.video.models import FP16_MAX, Stream, activation_peak, build_stream
+from vlprep.extractors.video.preprocess import normalise
+from vlprep.extractors.video.recipes import S3DG_UNIVL
 
 CPU = torch.device("cpu")
 
@@ -211,3 +213,74 @@ def test_broken_video_raises_decode_error(tmp_path, streams):
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
     with pytest.raises(DecodeError):
         extractor("s3dg-howto100m", streams, ["s3dg"]).extract_file(bad)
+
+
+def unlike_clips(recipe, size):
+    """uint8 [3, T, size, size, 3]: a smooth clip, white noise and black (a padded tail), all unlike
+    the calibration clips of the random weights."""
+    gen = torch.Generator().manual_seed(1)
+    shape = (recipe.clip_len, size, size)
+    coarse = torch.rand((1, 3, recipe.clip_len, 4, 4), generator=gen) * 255
+    smooth = torch.nn.functional.interpolate(coarse, size=shape, mode="trilinear").round().to(torch.uint8)
+    noise = torch.randint(0, 256, (1, 3, *shape), generator=gen, dtype=torch.uint8)
+    black = torch.zeros((1, 3, *shape), dtype=torch.uint8)
+    return torch.cat([smooth, noise, black]).permute(0, 2, 3, 4, 1).contiguous()
+
+
+@pytest.mark.parametrize("name", ["s3d", "2d", "3d", "s3dg"])
+def test_random_weights_stay_far_inside_the_fp16_range(streams, name):
+    # fp16 autocast stores every layer's output in float16, which ends at 65504. The 3D ResNeXt with
+    # full-scale residual branches and 64 px calibration peaked at 7.7e4 in layer3 on such clips (NaN in
+    # fp16 on the GPU). Activations grow with the input size (about 10x from 48 px to the recipes' true
+    # sizes for S3D), hence the margin.
+    stream = streams[name]
+    x = normalise(unlike_clips(stream.recipe, 48), stream.recipe)
+    layer, peak = activation_peak(stream.model, x)
+    assert peak < FP16_MAX / 64, (name, layer, peak)
+
+
+def test_resnext_in_emulated_fp16_matches_fp32(streams):
+    """The model that overflowed, run under CPU fp16 autocast (float16 storage, like the GPU's)."""
+    stream = streams["3d"]
+    x = normalise(unlike_clips(stream.recipe, 48)[1:2], stream.recipe)  # the noise clip
+    with torch.inference_mode():
+        full = stream.model.forward_features(x)
+        with torch.autocast("cpu", dtype=torch.float16):
+            half = stream.model.forward_features(x)
+    assert half.dtype == torch.float16 and torch.isfinite(half).all()
+    assert float((half.float() - full).norm() / full.norm()) < 0.05
+
+
+def test_random_weights_are_deterministic_and_damped(streams):
+    again = build_stream("3d", "resnext101-3d", "random", seed=0).model.state_dict()
+    for key, value in streams["3d"].model.state_dict().items():
+        assert torch.equal(value, again[key]), key
+    # the last BatchNorm of each residual branch is damped, the others are not
+    assert (again["layer3.22.bn3.weight"] == 0.2).all() and (again["layer3.22.bn2.weight"] == 1).all()
+    other = build_stream("s3dg", "s3dg-howto100m", "random", seed=1).model.state_dict()
+    assert not torch.equal(
+        other["conv1.conv1.weight"], streams["s3dg"].model.state_dict()["conv1.conv1.weight"]
+    )
+
+
+class Overflowing(torch.nn.Module):
+    """Features inf for every clip whose first pixel is white."""
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        first = x[:, :1, 0, 0, 0]
+        return torch.where(first > 0.5, torch.inf, 0.0).expand(-1, 4)
+
+
+def test_non_finite_features_raise():
+    recipe = replace(S3DG_UNIVL, clip_len=2, size=4, crop=4)
+    stream = Stream("s3dg", "overflowing", Overflowing(), recipe, 4, {"source": "random"})
+    clips = torch.zeros((5, 2, 4, 4, 3), dtype=torch.uint8)
+    clips[[1, 3], 0, 0, 0] = 255
+    ex = VideoExtractor("s3dg-howto100m", [stream], CPU, precision="bf16")
+    with pytest.raises(NonFiniteFeaturesError, match=r"NaN/inf features for clips 11, 13 at bf16"):
+        ex.embed(ClipBatch("s3dg", 10, clips))
+    clips[[1, 3], 0, 0, 0] = 0
+    assert np.isfinite(ex.embed(ClipBatch("s3dg", 10, clips))["features"]).all()
+    ex.precision = "fp16"  # the GPU's case (the constructor refuses fp16 on CPU): the advice names bf16
+    with pytest.raises(NonFiniteFeaturesError, match="fp16 overflows above 65504.*'bf16'"):
+        ex.embed(ClipBatch("s3dg", 0, torch.full((1, 2, 4, 4, 3), 255, dtype=torch.uint8)))

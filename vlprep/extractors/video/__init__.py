@@ -1,7 +1,23 @@
 """Video feature models (S3D, ResNet-152 2D, 3D ResNeXt-101, S3D-G) and the extractor that runs them."""
 
 from vlprep.extractors.video.checkpoints import CheckpointError
-from vlprep.extractors.video.extractor import MODELS, ClipBatch, DecodedVideo, StreamPlan, VideoExtractor
+from vlprep.extractors.video.extractor import (
+    MODELS,
+    ClipBatch,
+    DecodedVideo,
+    NonFiniteFeaturesError,
+    StreamPlan,
+    VideoExtractor,
+)
 from vlprep.extractors.video.recipes import Recipe
 
-__all__ = ["MODELS", "CheckpointError", "ClipBatch", "DecodedVideo", "Recipe", "StreamPlan", "VideoExtractor"]
+__all__ = [
+    "MODELS",
+    "CheckpointError",
+    "ClipBatch",
+    "DecodedVideo",
+    "NonFiniteFeaturesError",
+    "Recipe",
+    "StreamPlan",
+    "VideoExtractor",
+]

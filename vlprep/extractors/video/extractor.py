@@ -37,6 +37,10 @@ FRAME_RULE = "the last frame presented at or before each sample time k/fps (seco
 DECODE_WINDOW = 32
 
 
+class NonFiniteFeaturesError(RuntimeError):
+    """A model returned NaN or inf: an overflow (fp16 holds at most 65504), never a property of a video."""
+
+
 @dataclass(frozen=True)
 class StreamPlan:
     """What one stream reads: sample times and their frame indices, clip windows over the samples
@@ -249,7 +253,8 @@ class VideoExtractor:
 
     @torch.inference_mode()
     def embed(self, batch: ClipBatch) -> dict[str, np.ndarray]:
-        """Features of one clip batch: {"features": float32 [B, D]} (+ "embedding" for s3dg)."""
+        """Features of one clip batch: {"features": float32 [B, D]} (+ "embedding" for s3dg). Raises
+        NonFiniteFeaturesError rather than return NaN or inf."""
         stream = self.streams[batch.stream]
         x = normalise(batch.clips.to(self.device, non_blocking=True), stream.recipe)
         amp = self.precision != "fp32"
@@ -258,7 +263,23 @@ class VideoExtractor:
             out = {"features": features}
             if self.with_embedding:
                 out["embedding"] = stream.model.embed(features)
-        return {k: v.float().cpu().numpy() for k, v in out.items()}
+        arrays = {k: v.float().cpu().numpy() for k, v in out.items()}
+        for key, value in arrays.items():
+            finite = np.isfinite(value).reshape(len(value), -1).all(axis=1)
+            if not finite.all():
+                raise NonFiniteFeaturesError(self._non_finite_message(batch, key, np.flatnonzero(~finite)))
+        return arrays
+
+    def _non_finite_message(self, batch: ClipBatch, key: str, bad: np.ndarray) -> str:
+        stream = self.streams[batch.stream]
+        clips = ", ".join(str(batch.first + int(i)) for i in bad[:8]) + (", ..." if len(bad) > 8 else "")
+        where = f"{stream.architecture} (stream {batch.stream!r}, weights {stream.weights['source']})"
+        advice = (
+            "fp16 overflows above 65504; run with precision 'bf16' (fp32's range) or 'fp32'"
+            if self.precision == "fp16"
+            else "the weights or the input are broken"
+        )
+        return f"{where} returned NaN/inf {key} for clips {clips} at {self.precision}: {advice}"
 
     # -- record ---------------------------------------------------------------------------------------
 

@@ -107,6 +107,29 @@ ARCHITECTURES: dict[str, tuple[str, Callable[[], nn.Module], int, Recipe, Callab
 }
 
 
+# Random weights only. The last BatchNorm of every residual branch starts at this scale, so that the
+# identity path carries the residual stream, as zero-init-residual training starts (Goyal et al. 2017).
+# With full-scale branches, the 23 blocks of the 3D ResNeXt's layer3 compound any input-dependent gain:
+# on frames unlike the calibration clips the stream grew ~1.3x per block, past fp16's 65504 (NaN under
+# fp16 autocast).
+RESIDUAL_BRANCH_SCALE = 0.2
+# Calibration clips: big enough that the last stage's maps have interior positions (at 64 px they are
+# all border, and statistics from borders alone do not carry over to full-size frames).
+CALIBRATION_SIZE = 112
+CALIBRATION_FRAMES = 8
+FP16_MAX = 65504.0
+
+
+def damp_residual_branches(model: nn.Module, scale: float = RESIDUAL_BRANCH_SCALE) -> int:
+    """Set the weight of the last BatchNorm (`bn3`) of every bottleneck block to `scale`; returns how
+    many blocks there were."""
+    norms = (nn.BatchNorm2d, nn.BatchNorm3d)
+    blocks = [m for m in model.modules() if isinstance(getattr(m, "bn3", None), norms)]
+    for block in blocks:
+        nn.init.constant_(block.bn3.weight, scale)
+    return len(blocks)
+
+
 def calibrate_batchnorm(model: nn.Module, example: torch.Tensor) -> None:
     """Set every BatchNorm's running statistics to those of its input on `example`, layer by layer.
 
@@ -133,20 +156,60 @@ def calibrate_batchnorm(model: nn.Module, example: torch.Tensor) -> None:
             h.remove()
 
 
-def _calibration_input(recipe: Recipe, seed: int) -> torch.Tensor:
-    """Smooth random images (like frames, unlike white noise), big enough for several values per
-    channel in the last stage, normalised as the recipe will normalise real frames."""
+def calibration_pixels(recipe: Recipe, seed: int) -> torch.Tensor:
+    """Float pixels in [0, 255], [5, 3, T, S, S] (T = 1 for a per-frame recipe): two smooth random
+    clips (like frames), white noise, a flat random colour and black (the padding of a tail clip).
+    The spread matters: statistics from one kind of clip send the others' activations far off scale."""
     gen = torch.Generator().manual_seed(seed)
-    if recipe.is_2d:
-        coarse = torch.rand((2, 3, 6, 6), generator=gen)
-        pixels = torch.nn.functional.interpolate(coarse, size=(64, 64), mode="bilinear")
-    else:
-        coarse = torch.rand((2, 3, 4, 6, 6), generator=gen)
-        pixels = torch.nn.functional.interpolate(coarse, size=(8, 64, 64), mode="trilinear")
-    pixels = (pixels * 255 + 8 * torch.randn(pixels.shape, generator=gen)).clamp(0, 255)
-    view = (1, 3, *([1] * (pixels.ndim - 2)))
+    t, size = (1 if recipe.is_2d else CALIBRATION_FRAMES), CALIBRATION_SIZE
+    shape = (t, size, size)
+    coarse = torch.rand((2, 3, max(1, t // 2), 6, 6), generator=gen)
+    smooth = torch.nn.functional.interpolate(coarse, size=shape, mode="trilinear") * 255
+    smooth = smooth + 8 * torch.randn(smooth.shape, generator=gen)
+    noise = torch.rand((1, 3, *shape), generator=gen) * 255
+    flat = (torch.rand((1, 3, 1, 1, 1), generator=gen) * 255).expand(1, 3, *shape)
+    black = torch.zeros((1, 3, *shape))
+    return torch.cat([smooth, noise, flat, black]).clamp(0, 255)
+
+
+def _calibration_input(recipe: Recipe, seed: int) -> torch.Tensor:
+    """`calibration_pixels` normalised as the recipe will normalise real frames."""
+    pixels = calibration_pixels(recipe, seed)
+    view = (1, 3, 1, 1, 1)
     mean, std = torch.tensor(recipe.mean).view(view), torch.tensor(recipe.std).view(view)
-    return (pixels * recipe.scale - mean) / std
+    x = (pixels * recipe.scale - mean) / std
+    return x[:, :, 0] if recipe.is_2d else x
+
+
+def activation_peak(model: nn.Module, x: torch.Tensor) -> tuple[str, float]:
+    """The largest |value| any submodule outputs on `x`, and that submodule's name. Under fp16 autocast
+    every such tensor is stored in float16, so a peak above FP16_MAX (65504) becomes inf and then NaN."""
+    peaks: dict[str, float] = {}
+
+    def record(name: str):
+        def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
+            if isinstance(output, torch.Tensor) and output.is_floating_point():
+                # read now: a following in-place ReLU would overwrite it
+                peaks[name] = max(peaks.get(name, 0.0), _abs_max(output))
+
+        return hook
+
+    hooks = [m.register_forward_hook(record(n)) for n, m in model.named_modules() if n]
+    try:
+        with torch.no_grad():
+            out = model.forward_features(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    peaks["(features)"] = _abs_max(out)
+    name = max(peaks, key=peaks.__getitem__)
+    return name, peaks[name]
+
+
+def _abs_max(x: torch.Tensor) -> float:
+    """max |x|, with NaN counted as infinite (max() would skip it)."""
+    inf = float("inf")
+    return float(x.detach().abs().nan_to_num(nan=inf, posinf=inf).max())
 
 
 def build_stream(name: str, architecture_key: str, weights: str, seed: int = 0) -> Stream:
@@ -157,6 +220,7 @@ def build_stream(name: str, architecture_key: str, weights: str, seed: int = 0) 
             torch.manual_seed(seed)
             model = build()
         info: dict[str, Any] = {"source": "random", "sha256": "random", "format": "random", "seed": seed}
+        damp_residual_branches(model)
         calibrate_batchnorm(model, _calibration_input(recipe, seed))
     else:
         path = os.fspath(weights)
