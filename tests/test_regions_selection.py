@@ -132,3 +132,19 @@ def test_maxnms_raises_threshold_until_enough():
 def test_maxnms_thresholds_are_airsplays():
     assert len(selection.MAXNMS_THRESHOLDS) == 7
     assert np.allclose(selection.MAXNMS_THRESHOLDS, [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+
+
+def test_caffe_keep_padded_matches_caffe_keep():
+    """The batched keep (one host sync per batch) picks the same indices in the same order."""
+    gen = torch.Generator().manual_seed(3)
+    sizes = [12, 0, 7, 12, 3]
+    rows = []
+    for n in sizes:
+        mc = torch.rand(n, generator=gen) * 0.4
+        mc[: n // 3] = 0.25  # ties, above the threshold
+        rows.append(mc)
+    padded = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=-1.0)
+    for lo, hi in ((1, 100), (5, 5), (4, 6), (10, 12), (1, 2)):
+        got = selection.caffe_keep_padded(padded, sizes, lo, hi)
+        for mc, g in zip(rows, got):
+            assert g.tolist() == selection.caffe_keep(mc, lo, hi).tolist(), (lo, hi)

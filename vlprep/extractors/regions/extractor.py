@@ -8,8 +8,10 @@ regions of all images at once. Free of Ray and of the feature store.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ from .preprocessing import PIXEL_MEANS_BGR, RESIZE_MODES, PreparedImage, pixels_
 from .random_weights import random_model
 from .roi_heads import POOLER_RESOLUTION
 from .rpn import ProposalParams
-from .trunk import fold_frozen_batchnorm
+from .trunk import fold_frozen_batchnorm, use_fused_convs
 from .vocab import parse_vocab
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -53,7 +55,10 @@ class RegionExtractor:
     each reference does), `plus_one` (box convention; default: the weights format's), `roi_chunk`
     (regions per res5 call, bounds memory; default 512 on CPU, 2048 on CUDA; 0 = all at once),
     `fold_bn`, `channels_last`, `preprocess_on_device` (the cv2 resize as torch ops on the device;
-    default on CUDA). See docs/regions.md.
+    default on CUDA), `batched_rpn` (proposal selection for a whole size bucket at once, with a
+    batched fixed-point NMS; default on CUDA), `tf32` (let fp32 convs and matmuls use TF32 on CUDA;
+    default off), `fused_convs` (cuDNN's fused conv + bias + residual + ReLU on CUDA; default off, not
+    yet measured). See docs/regions.md.
     """
 
     def __init__(
@@ -79,6 +84,9 @@ class RegionExtractor:
         channels_last: bool | None = None,
         preprocess_on_device: bool | None = None,
         fold_bn: bool | None = None,
+        batched_rpn: bool | None = None,
+        tf32: bool = False,
+        fused_convs: bool = False,
         copy_model: bool = True,
     ) -> None:
         if policy not in selection.POLICIES:
@@ -119,6 +127,11 @@ class RegionExtractor:
         if preprocess_on_device and resize != "cv2":
             raise ValueError("preprocess_on_device implements the cv2 resize only")
         self.preprocess_on_device = bool(preprocess_on_device)
+        self.batched_rpn = self.device.type == "cuda" if batched_rpn is None else bool(batched_rpn)
+        self.tf32 = bool(tf32)
+        if fused_convs and (self.device.type != "cuda" or not self.fold_bn):
+            raise ValueError("fused_convs needs device cuda and fold_bn")
+        self.fused_convs = bool(fused_convs)
         self.fold_bn = (
             (self.device.type == "cuda" or self.dtype != torch.float32) if fold_bn is None else fold_bn
         )
@@ -131,6 +144,7 @@ class RegionExtractor:
         extractors built over one model do not disturb each other."""
         changes = (
             self.fold_bn
+            or self.fused_convs
             or self.dtype != torch.float32
             or self.channels_last
             or (next(model.parameters()).device != self.device)
@@ -149,6 +163,9 @@ class RegionExtractor:
             model.proposal_generator.anchor_generator.cell_anchors.float()
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
+        if self.fused_convs and not use_fused_convs(model):
+            warnings.warn("cuDNN refused the fused convolutions: running them unfused", stacklevel=3)
+            self.fused_convs = False
         return model
 
     # -- construction -------------------------------------------------------------------------------
@@ -231,7 +248,7 @@ class RegionExtractor:
             "resize_on_device": self.preprocess_on_device,
             "color": "BGR",
             "pixel_means_bgr": list(PIXEL_MEANS_BGR),
-            "precision": self.precision,
+            "precision": "fp32 (tf32 on CUDA)" if self.tf32 and self.precision == "fp32" else self.precision,
             "box_convention": "caffe (+1, clip to W-1)" if self.plus_one else "detectron2 (clip to W)",
             "cell_anchors": [[round(float(v), 4) for v in row] for row in anchors.tolist()],
             "rpn": {
@@ -306,41 +323,61 @@ class RegionExtractor:
             prepared = [prepare(img, self.min_size, self.max_size, self.resize) for img in images]
         if not prepared:
             return []
+        with self._numerics():
+            return self._extract(images, prepared, given if self.policy == "given" else None)
+
+    @contextmanager
+    def _numerics(self):
+        """On CUDA, fp32 means IEEE fp32 unless `tf32=True`: torch lets cuDNN convolutions use TF32 by
+        default (10-bit mantissa), which moves features by ~1e-3 and can flip near-tied proposals.
+        The flags are process-wide, so they are set for the duration of the call and restored."""
+        if self.device.type != "cuda":
+            yield
+            return
+        saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = self.tf32
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+    def _extract(self, images, prepared: list[PreparedImage], given) -> list[dict]:
         buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, p in enumerate(prepared):
             buckets[p.size].append(i)
         proposals: list[torch.Tensor | None] = [None] * len(prepared)
-        pooled: list[torch.Tensor | None] = [None] * len(prepared)
+        pooled, pooled_order = [], []
         for size, members in buckets.items():
             if self.preprocess_on_device:
                 x = torch.stack([pixels_on_device(images[i], prepared[i], self.device) for i in members])
             else:
                 x = torch.from_numpy(np.stack([prepared[i].pixels for i in members])).to(self.device)
             fmap = self.model.backbone(self._network_input(x))
-            if self.policy == "given":
+            if given is not None:
                 boxes = [given[i] * given[i].new_tensor(self._net_scale(prepared[i])) for i in members]
             else:
                 scales = [prepared[i].scale for i in members]
-                boxes = self.model.proposal_generator(fmap, size, scales, self.rpn)
+                boxes = self.model.proposal_generator(fmap, size, scales, self.rpn, self.batched_rpn)
             for j, i in enumerate(members):
                 proposals[i] = boxes[j]
-                pooled[i] = self.model.roi_heads.pool(fmap[j : j + 1], boxes[j])
+            pooled.append(self.model.roi_heads.pool(fmap, boxes))
+            pooled_order.extend(members)
             del fmap
         counts = [len(p) for p in proposals]
-        heads = self.model.roi_heads
-        regions = torch.cat(pooled)
+        regions = torch.cat(pooled) if len(pooled) > 1 else pooled[0]
+        del pooled
+        if pooled_order != sorted(pooled_order):  # buckets interleave: back to image order
+            starts = np.cumsum([0] + [counts[i] for i in pooled_order])
+            where = {i: (starts[k], starts[k + 1]) for k, i in enumerate(pooled_order)}
+            regions = torch.cat([regions[where[i][0] : where[i][1]] for i in range(len(prepared))])
         if self.channels_last:
             regions = regions.contiguous(memory_format=torch.channels_last)
+        heads = self.model.roi_heads
         features = heads.region_features(regions, self.roi_chunk)
-        del pooled, regions
+        del regions
         logits = heads.box_predictor.class_logits(features)
-        features_per_image = features.split(counts)
-        logits_per_image = logits.split(counts)
-        keeps = self._select(prepared, proposals, features_per_image, logits_per_image)
-        return [
-            self._record(prepared[i], features_per_image[i], logits_per_image[i], *keeps[i])
-            for i in range(len(prepared))
-        ]
+        keeps = self._select(prepared, proposals, counts, features, logits)
+        return self._records(prepared, counts, features, logits, keeps)
 
     @staticmethod
     def _net_scale(p: PreparedImage) -> tuple[float, float, float, float]:
@@ -349,7 +386,9 @@ class RegionExtractor:
     def _to_original(self, boxes: torch.Tensor, p: PreparedImage) -> torch.Tensor:
         return boxes.float() / boxes.new_tensor(self._net_scale(p), dtype=torch.float32)
 
-    def _select(self, prepared, proposals, features, logits) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _select(
+        self, prepared, proposals, counts, features, logits
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(kept indices, their boxes in original pixels) per image."""
         if self.policy == "given":
             return [
@@ -359,9 +398,16 @@ class RegionExtractor:
         if self.policy == "caffe":
             # The reference runs its class NMS on proposals already divided by the image scale.
             boxes = [self._to_original(b, p) for b, p in zip(proposals, prepared)]
-            scores = [torch.softmax(lg.float(), dim=1)[:, :-1] for lg in logits]
-            max_conf = selection.per_class_max_conf(boxes, scores, selection.CAFFE_NMS, self.plus_one)
-            keeps = [selection.caffe_keep(mc, self.min_boxes, self.max_boxes) for mc in max_conf]
+            scores = torch.softmax(logits.float(), dim=1)[:, :-1]
+            pad = torch.nn.utils.rnn.pad_sequence
+            max_conf = selection.per_class_max_conf_padded(
+                pad(boxes, batch_first=True),
+                pad(list(scores.split(counts)), batch_first=True),
+                torch.tensor(counts, device=scores.device),
+                selection.CAFFE_NMS,
+                self.plus_one,
+            )
+            keeps = selection.caffe_keep_padded(max_conf, counts, self.min_boxes, self.max_boxes)
             # Rounding of the network size can put a proposal's edge a fraction of a pixel outside the
             # original image once scaled back; the stored box is clipped (the class NMS above was not).
             return [
@@ -369,7 +415,7 @@ class RegionExtractor:
                 for k, b, p in zip(keeps, boxes, prepared)
             ]
         out = []
-        for b, p, feat, lg in zip(proposals, prepared, features, logits):
+        for b, p, feat, lg in zip(proposals, prepared, features.split(counts), logits.split(counts)):
             fg = torch.softmax(lg.float(), dim=1)[:, :-1]
             scores, classes = fg.max(dim=1)
             deltas = self.model.roi_heads.box_predictor.class_deltas(feat, classes).float()
@@ -384,25 +430,45 @@ class RegionExtractor:
             out.append((keep, original))
         return out
 
-    def _record(
+    def _records(
         self,
-        p: PreparedImage,
+        prepared: list[PreparedImage],
+        counts: list[int],
         features: torch.Tensor,
         logits: torch.Tensor,
-        keep: torch.Tensor,
-        boxes: torch.Tensor,
-    ) -> dict:
-        features, logits = features[keep], logits[keep]
+        keeps: list[tuple[torch.Tensor, torch.Tensor]],
+    ) -> list[dict]:
+        """Scores, attributes and the per-image sort for all kept regions of the batch at once, then one
+        device-to-host copy per field (per-image copies would each wait for the device)."""
+        starts = np.cumsum([0] + counts[:-1])
+        kept = [len(k) for k, _ in keeps]
+        index = torch.cat([k + int(start) for (k, _), start in zip(keeps, starts)]).long()
+        boxes = torch.cat([b.float() for _, b in keeps])
+        features, logits = features[index], logits[index]
         fg = torch.softmax(logits.float(), dim=1)[:, :-1]
-        object_scores, object_ids = fg.max(dim=1) if len(fg) else (fg.new_zeros(0), keep.new_zeros(0))
-        attr_logits = self.model.roi_heads.box_predictor.attribute_logits(features, logits).float()
+        object_scores, object_ids = fg.max(dim=1) if len(fg) else (fg.new_zeros(0), index.new_zeros(0))
+        predictor = self.model.roi_heads.box_predictor
+        if self.device.type == "cpu" and len(kept) > 1:
+            # CPU BLAS rounds a row differently with the matrix's row count: per image, a record's
+            # attribute scores do not depend on its batch mates (and cost no extra sync on CPU).
+            attr_logits = torch.cat(
+                [predictor.attribute_logits(f, lg) for f, lg in zip(features.split(kept), logits.split(kept))]
+            ).float()
+        else:
+            attr_logits = predictor.attribute_logits(features, logits).float()
         if self.policy == "maxnms":
             attr = torch.softmax(attr_logits[:, :-1], dim=1)
         else:
             attr = torch.softmax(attr_logits, dim=1)[:, :-1]
-        attr_scores, attr_ids = attr.max(dim=1) if len(attr) else (attr.new_zeros(0), keep.new_zeros(0))
-        if self.policy != "given":
+        attr_scores, attr_ids = attr.max(dim=1) if len(attr) else (attr.new_zeros(0), index.new_zeros(0))
+        if self.policy != "given" and len(index):
+            # Per image by descending score, ties in selection order: a stable sort by score, then a
+            # stable sort by image.
+            image = torch.repeat_interleave(
+                torch.arange(len(kept), device=index.device), torch.tensor(kept, device=index.device)
+            )
             order = object_scores.sort(descending=True, stable=True).indices
+            order = order[image[order].sort(stable=True).indices]
             features, boxes, object_ids, object_scores = (
                 features[order],
                 boxes[order],
@@ -411,17 +477,23 @@ class RegionExtractor:
             )
             attr_ids, attr_scores = attr_ids[order], attr_scores[order]
 
-        def np32(t: torch.Tensor) -> np.ndarray:
-            return t.detach().float().cpu().numpy().astype(np.float32, copy=False)
+        def host(t: torch.Tensor, dtype) -> list[np.ndarray]:
+            return np.split(t.detach().to(dtype).cpu().numpy(), np.cumsum(kept)[:-1])
 
-        return {
-            "features": np32(features),
-            "boxes": np32(boxes),
-            "object_ids": object_ids.cpu().numpy().astype(np.int64),
-            "object_scores": np32(object_scores),
-            "attr_ids": attr_ids.cpu().numpy().astype(np.int64),
-            "attr_scores": np32(attr_scores),
-            "image_h": int(p.image_h),
-            "image_w": int(p.image_w),
-            "num_boxes": int(len(keep)),
+        fields = {
+            "features": host(features, torch.float32),
+            "boxes": host(boxes, torch.float32),
+            "object_ids": host(object_ids, torch.int64),
+            "object_scores": host(object_scores, torch.float32),
+            "attr_ids": host(attr_ids, torch.int64),
+            "attr_scores": host(attr_scores, torch.float32),
         }
+        return [
+            {
+                **{name: values[i] for name, values in fields.items()},
+                "image_h": int(p.image_h),
+                "image_w": int(p.image_w),
+                "num_boxes": kept[i],
+            }
+            for i, p in enumerate(prepared)
+        ]

@@ -68,11 +68,16 @@ class ProposalGenerator(nn.Module):
         image_size: tuple[int, int],
         scales: list[float],
         params: ProposalParams,
+        batched: bool = False,
     ) -> list[torch.Tensor]:
         """Proposals [R, 4] (float32, network-input pixels) for each image of a same-size batch.
-        `scales` (network pixels per original pixel, one per image) set the Caffe minimum box size."""
+        `scales` (network pixels per original pixel, one per image) set the Caffe minimum box size.
+        `batched` selects for all images at once (`select_batched`; for GPUs, where per-image steps
+        wait on the device)."""
         logits, deltas = self.rpn_head(features)
         anchors = self.anchor_generator(features.shape[2], features.shape[3])
+        if batched:
+            return select_batched(logits.float(), deltas.float(), anchors, image_size, scales, params)
         select = select_caffe if params.order == "caffe" else select_d2
         return [
             select(logits[i].float(), deltas[i].float(), anchors, image_size, scales[i], params)
@@ -121,3 +126,61 @@ def select_d2(
     boxes, logits = boxes[keep], logits[keep]
     keep = box_coder.nms(boxes, logits, params.nms_threshold, plus_one=params.plus_one)
     return boxes[keep[: params.post_nms]]
+
+
+def select_batched(
+    logits: torch.Tensor,
+    deltas: torch.Tensor,
+    anchors: torch.Tensor,
+    image_size: tuple[int, int],
+    scales: list[float],
+    params: ProposalParams,
+) -> list[torch.Tensor]:
+    """`select_caffe` / `select_d2` for a batch (logits [B, N], deltas [B, N, 4]) with two host syncs in
+    all: dropped boxes are masked instead of removed, and NMS is `box_coder.nms_mask_batched`. The
+    same proposals as the per-image functions, except that the order of exactly tied scores is the
+    top-k kernel's."""
+    batch, n = logits.shape
+    h, w = image_size
+    k = min(params.pre_nms, n)
+    min_side = params.min_size * torch.tensor(scales, dtype=torch.float32, device=logits.device)[:, None]
+
+    def decode_clip(d: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        m = d.shape[1]
+        boxes = box_coder.decode(
+            d.reshape(-1, 4), a.reshape(-1, 4), box_coder.RPN_WEIGHTS, plus_one=params.plus_one
+        )
+        return box_coder.clip(boxes, h, w, plus_one=params.plus_one).view(batch, m, 4)
+
+    def sides(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ws, hs = box_coder.sides(boxes.reshape(-1, 4), plus_one=params.plus_one)
+        return ws.view(batch, -1), hs.view(batch, -1)
+
+    if params.order == "caffe":
+        boxes = decode_clip(deltas, anchors.expand(batch, n, 4))
+        ws, hs = sides(boxes)
+        keep = (ws >= min_side) & (hs >= min_side) & (ws > 0) & (hs > 0)
+        scores, order = torch.where(keep, logits, float("-inf")).topk(k, dim=1, sorted=True)
+        boxes = boxes.gather(1, order.unsqueeze(2).expand(batch, k, 4))
+        valid = keep.gather(1, order)
+    else:
+        scores, order = logits.topk(k, dim=1, sorted=True)
+        boxes = decode_clip(
+            deltas.gather(1, order.unsqueeze(2).expand(batch, k, 4)), anchors[order].view(batch, k, 4)
+        )
+        ws, hs = sides(boxes)
+        valid = (ws > min_side) & (hs > min_side)
+    # Greedy NMS of a box depends only on the boxes before it, and only the first post_nms kept boxes
+    # are used: NMS over a prefix is exact as soon as every image keeps post_nms boxes in it.
+    m = min(k, max(1024, 4 * params.post_nms))
+    while True:
+        kept = box_coder.nms_mask_batched(
+            boxes[:, :m], valid[:, :m], params.nms_threshold, plus_one=params.plus_one
+        )
+        if m == k or bool((kept.sum(dim=1) >= params.post_nms).all()):
+            break
+        m = min(k, 4 * m)
+    boxes = boxes[:, :m]
+    kept &= kept.cumsum(dim=1) <= params.post_nms
+    counts = kept.sum(dim=1).tolist()
+    return list(boxes[kept].split(counts))

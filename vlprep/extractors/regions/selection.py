@@ -59,40 +59,61 @@ def per_class_max_conf(
 ) -> list[torch.Tensor]:
     """For each image (boxes [R, 4], class_scores [R, C] without background): greedy NMS run separately
     for every class over the same boxes, and for each region the highest score of a class in which
-    it was kept (0 if none): the reference's loop of 1600 `nms` calls, exactly.
+    it was kept (0 if none): the reference's loop of 1600 `nms` calls, exactly."""
+    if not boxes:
+        return []
+    sizes = [len(b) for b in boxes]
+    if max(sizes) == 0:
+        return [torch.zeros(0, device=class_scores[0].device) for _ in boxes]
+    padded_boxes = torch.nn.utils.rnn.pad_sequence([b.float() for b in boxes], batch_first=True)
+    padded_scores = torch.nn.utils.rnn.pad_sequence([s.float() for s in class_scores], batch_first=True)
+    counts = torch.tensor(sizes, device=padded_boxes.device)
+    max_conf = per_class_max_conf_padded(padded_boxes, padded_scores, counts, threshold, plus_one)
+    return [max_conf[i, :n] for i, n in enumerate(sizes)]
+
+
+def per_class_max_conf_padded(
+    boxes: torch.Tensor,
+    class_scores: torch.Tensor,
+    counts: torch.Tensor,
+    threshold: float = CAFFE_NMS,
+    plus_one: bool = True,
+) -> torch.Tensor:
+    """`per_class_max_conf` on padded batches: boxes [B, R, 4], class_scores [B, R, C], counts [B] (the
+    real regions of each image, on the same device). Returns max_conf [B, R]; padding gets -1.
 
     All classes and images advance together: step r visits each class's r-th best region, which
     survives unless a region kept earlier in that class overlaps it. Suppression sets are 64-bit
-    bitsets, so a step costs O(images x classes x R/64) and there are R steps."""
-    if not boxes:
-        return []
-    device = class_scores[0].device
-    sizes = [len(b) for b in boxes]
-    batch, r_max, n_cls = len(boxes), max(sizes), class_scores[0].shape[1]
+    bitsets, so a step costs O(images x classes x R/64) and a handful of kernels, with no host sync:
+    on a GPU the R steps are bound by kernel launches, so everything that does not depend on the step
+    is computed before the loop."""
+    batch, r_max, n_cls = class_scores.shape
+    device = class_scores.device
     if r_max == 0:
-        return [torch.zeros(0, device=device) for _ in boxes]
-    overlap = torch.zeros(batch, r_max, r_max, dtype=torch.bool, device=device)
-    # Padding regions score -1: visited last, they overlap nothing and are dropped from the result.
-    scores = torch.full((batch, n_cls, r_max), -1.0, device=device)
-    for i, (b, s) in enumerate(zip(boxes, class_scores)):
-        if len(b):
-            iou = box_coder.pairwise_iou(b.float(), b.float(), plus_one)
-            overlap[i, : len(b), : len(b)] = iou > threshold
-            scores[i, :, : len(b)] = s.float().t()
+        return class_scores.new_zeros(batch, 0)
+    valid = torch.arange(r_max, device=device) < counts.reshape(-1, 1)  # [B, R]
+    boxes = boxes.float()
+    overlap = box_coder.pairwise_iou(boxes, boxes, plus_one) > threshold
+    overlap &= valid[:, :, None] & valid[:, None, :]
     packed = _pack_bits(overlap)  # [B, R, W]
     words = packed.shape[2]
+    # Padding regions score -1: visited last, they overlap nothing and are dropped from the result.
+    scores = torch.where(valid[:, None, :], class_scores.float().transpose(1, 2), -1.0)  # [B, C, R]
     order = scores.sort(dim=2, descending=True, stable=True).indices  # [B, C, R]
+    steps = order.permute(2, 0, 1).contiguous()  # [R, B, C]: step r's region of each class
+    step_words = (steps >> 6).unsqueeze(3)  # [R, B, C, 1]
+    step_bits = torch.ones_like(steps) << (steps & 63)  # bit 63 wraps to the sign bit; & still works
     suppressed = torch.zeros(batch, n_cls, words, dtype=torch.int64, device=device)
-    kept = torch.zeros(batch, n_cls, r_max, dtype=torch.bool, device=device)
+    alive = torch.empty(r_max, batch, n_cls, dtype=torch.bool, device=device)
     for r in range(r_max):
-        idx = order[:, :, r]  # [B, C]
-        word = suppressed.gather(2, (idx >> 6).unsqueeze(2)).squeeze(2)
-        alive = ((word >> (idx & 63)) & 1) == 0  # [B, C]
-        kept.scatter_(2, idx.unsqueeze(2), alive.unsqueeze(2))
-        rows = packed.gather(1, idx.unsqueeze(2).expand(batch, n_cls, words))  # [B, C, W]
-        suppressed |= rows * alive.unsqueeze(2)
+        word = suppressed.gather(2, step_words[r]).squeeze(2)  # [B, C]
+        torch.eq(word & step_bits[r], 0, out=alive[r])
+        rows = packed.gather(1, steps[r].unsqueeze(2).expand(batch, n_cls, words))  # [B, C, W]
+        suppressed |= rows * alive[r].unsqueeze(2)
+    kept = torch.zeros(batch, n_cls, r_max, dtype=torch.bool, device=device)
+    kept.scatter_(2, order, alive.permute(1, 2, 0))
     max_conf = torch.where(kept, scores, torch.zeros((), device=device)).amax(dim=1)
-    return [max_conf[i, :n] for i, n in enumerate(sizes)]
+    return torch.where(valid, max_conf, -1.0)
 
 
 def caffe_keep(
@@ -106,6 +127,34 @@ def caffe_keep(
         return passing
     count = min_boxes if len(passing) < min_boxes else max_boxes
     return max_conf.sort(descending=True, stable=True).indices[:count]
+
+
+def caffe_keep_padded(
+    max_conf: torch.Tensor,
+    counts: list[int],
+    min_boxes: int,
+    max_boxes: int,
+    score_threshold: float = CAFFE_SCORE,
+) -> list[torch.Tensor]:
+    """`caffe_keep` for every image of a padded batch (max_conf [B, R], `counts` real regions per image,
+    padding < 0), with one host sync for the whole batch instead of one per image. Same indices in
+    the same order as `caffe_keep` on each image."""
+    batch, r_max = max_conf.shape
+    if batch == 0 or r_max == 0:
+        return [max_conf.new_zeros(0, dtype=torch.long) for _ in range(batch)]
+    positions = torch.arange(r_max, device=max_conf.device).expand(batch, r_max)
+    passing = max_conf >= score_threshold  # padding (< 0) never passes
+    # Passing regions in index order, then the rest: distinct keys, so the sort is exact.
+    by_index = torch.where(passing, positions, positions + r_max).argsort(dim=1)
+    by_conf = max_conf.sort(dim=1, descending=True, stable=True).indices
+    n_passing = passing.sum(dim=1).tolist()
+    keeps = []
+    for i, (n, size) in enumerate(zip(n_passing, counts)):
+        if min_boxes <= n <= max_boxes:
+            keeps.append(by_index[i, :n])
+        else:
+            keeps.append(by_conf[i, : min(size, min_boxes if n < min_boxes else max_boxes)])
+    return keeps
 
 
 def maxnms_keep(
