@@ -67,14 +67,14 @@ def test_duplicate_ids_across_shards_are_caught(store_path):
     # Make shard 1 a copy of shard 0 and repair its checksum, as a careless manual merge might.
     import sqlite3
 
-    from vlprep.store.layout import sha256_file
+    from vlprep.checksums import file_sha256
 
     shards = store_path / "shards"
     (shards / "00001.h5").write_bytes((shards / "00000.h5").read_bytes())
     conn = sqlite3.connect(store_path / "index.sqlite")
     conn.execute(
         "UPDATE shards SET sha256 = ?, bytes = ? WHERE shard = 1",
-        (sha256_file(shards / "00001.h5"), (shards / "00001.h5").stat().st_size),
+        (file_sha256(shards / "00001.h5"), (shards / "00001.h5").stat().st_size),
     )
     conn.commit()
     conn.close()

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from vlprep.cli import cli
+from vlprep.pipelines.tokens import assign_store
 from vlprep.store import FeatureStore, StoreMismatchError, StoreWriter
 from vlprep.tokenizers.visual import Codebook, CodebookError, fit
-from vlprep.pipelines.tokens import assign_store
 
 D = 16
 

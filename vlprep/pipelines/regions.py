@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from vlprep.checksums import file_sha256
 from vlprep.pipelines.inputs import IMAGE_EXTENSIONS, Item, list_items
 from vlprep.pipelines.runner import Failure, JobSpec, RunOptions, run_job
 
@@ -88,12 +88,6 @@ def load_given_boxes(path: str | Path) -> dict[str, np.ndarray]:
     return out
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass

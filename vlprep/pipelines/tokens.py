@@ -1,5 +1,5 @@
-"""The `tokens assign` job. Token ids for every item of a feature store: a new `tokens` store of the same ids, or a `tokens` field
-added to the source store in place.
+"""The `tokens assign` job. Token ids for every item of a feature store: a new `tokens` store of the same
+ids, or a `tokens` field added to the source store in place.
 
 The new store is written with `StoreWriter`, so an interrupted run resumes where it stopped (ids already
 committed are skipped) and a different codebook on an existing output store is refused. With `workers > 0`

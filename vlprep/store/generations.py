@@ -15,9 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from vlprep.checksums import file_sha256
+
 from . import index
 from .errors import StoreError
-from .layout import INDEX_FILE, SHARD_DIR, sha256_file, shard_name
+from .layout import INDEX_FILE, SHARD_DIR, shard_name
 from .metadata import save_meta
 from .reader import FeatureStore
 from .schema import Field, infer_schema
@@ -69,7 +71,7 @@ def add_field(
                 {**schema, name: new_field} if new_field else schema,
                 writer.meta["compression"],
             )
-            switched.append((shard, file, target.stat().st_size, sha256_file(target)))
+            switched.append((shard, file, target.stat().st_size, file_sha256(target)))
             written += len(ids)
             if progress:
                 progress(len(ids))

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
-from .layout import SHARD_DIR, TMP_SUFFIX, sha256_file
+from vlprep.checksums import file_sha256
+
+from .layout import SHARD_DIR, TMP_SUFFIX
 from .schema import STRING
 
 _BLOCK_ROWS = 4096
@@ -73,7 +75,7 @@ def _verify_shard(store, shard, file, n_items, size, sha, rows, seen, report) ->
         return
     if path.stat().st_size != size:
         report.faults.append(f"{where}: size {path.stat().st_size} bytes, index says {size}")
-    if sha256_file(path) != sha:
+    if file_sha256(path) != sha:
         report.faults.append(f"{where}: sha256 differs from the index (the file changed after commit)")
     try:
         with h5py.File(path, "r") as f:

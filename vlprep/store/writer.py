@@ -9,9 +9,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from vlprep.checksums import file_sha256
+
 from . import index
 from .errors import StoreError, StoreMismatchError
-from .layout import INDEX_FILE, META_FILE, SHARD_DIR, TMP_SUFFIX, sha256_file, shard_name
+from .layout import INDEX_FILE, META_FILE, SHARD_DIR, TMP_SUFFIX, shard_name
 from .metadata import canonical, load_meta, new_meta, save_meta
 from .schema import (
     Schema,
@@ -202,7 +204,7 @@ class StoreWriter:
         name = shard_name(number)
         path = self.root / SHARD_DIR / name
         write_shard(path, self._buffer_ids, self._buffer, self.schema, self.meta["compression"])
-        index.commit_shard(self._conn, number, name, self._buffer_ids, path.stat().st_size, sha256_file(path))
+        index.commit_shard(self._conn, number, name, self._buffer_ids, path.stat().st_size, file_sha256(path))
         self._next_shard += 1
         self._buffer, self._buffer_ids, self._buffered = [], [], set()
 

@@ -18,7 +18,6 @@ mis-shaped tensor is an error that names it.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 import zipfile
@@ -27,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from vlprep.checksums import file_sha256
 
 from .anchors import cell_anchors_for
 from .model import ANCHORS_KEY, VGFasterRCNN
@@ -157,12 +158,6 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
     return state, container
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # -- layouts ----------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ inference) and the parts of a file a feature extractor does not use (declared pe
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import re
@@ -24,12 +23,6 @@ class CheckpointError(ValueError):
     """A checkpoint file is unreadable, unsafe, or does not match the model's layout."""
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from vlprep.checksums import file_sha256
 from vlprep.extractors.video.checkpoints import (
     detect_s3d_layout,
-    file_sha256,
     kylemin_to_torchvision,
     load_strict,
     read_state_dict,
