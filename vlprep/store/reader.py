@@ -175,7 +175,7 @@ class FeatureStore:
         names = self._fields(fields)
         for shard, *_ in index.shard_rows(self._conn):
             reader = self._reader(shard)
-            yield from zip(reader.ids, reader.read_all(names))
+            yield from zip(reader.ids, reader.iter_all(names))
 
     def __iter__(self) -> Iterator[tuple[str, Record]]:
         return self.iter_records()
