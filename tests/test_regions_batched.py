@@ -70,16 +70,8 @@ def test_batched_proposals_equal_per_image(order, post_nms, nms, prefixes, monke
     assert len(calls) == prefixes
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_extractor_with_batched_rpn_matches_default():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        _compare_batched_rpn()
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _compare_batched_rpn() -> None:
     small = {"min_size": 64, "max_size": 100, "rpn_pre_nms": 200, "rpn_post_nms": 6, "boxes": (2, 4)}
     ex = RegionExtractor.from_weights("random", device="cpu", **small)
     batched = RegionExtractor(ex.model, weights_info=ex.weights_info, device="cpu", batched_rpn=True, **small)

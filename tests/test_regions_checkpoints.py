@@ -21,14 +21,7 @@ P = "roi_heads.box_predictor."
 RPN = "proposal_generator.rpn_head.objectness_logits."
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Two busy cores shared with other test processes: OpenMP threads spinning against each other
-    make convolutions 10x slower than one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,7 @@ from vlprep.extractors.regions.extractor import RECORD_FIELDS
 SMALL = {"min_size": 64, "max_size": 100, "rpn_pre_nms": 200, "rpn_post_nms": 6}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Two busy cores shared with other test processes: OpenMP threads spinning against each other
-    make convolutions 10x slower than one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _image(seed: int, h: int, w: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from vlprep.checksums import file_sha256
 
 from . import index
 from .errors import StoreError
-from .layout import INDEX_FILE, SHARD_DIR, shard_name
+from .layout import SHARD_DIR, shard_name
 from .metadata import save_meta
 from .reader import FeatureStore
 from .schema import Field, infer_schema
@@ -90,7 +90,6 @@ def add_field(
         save_meta(root, writer.meta)
         for file in old_files:
             (root / SHARD_DIR / file).unlink(missing_ok=True)
-    assert (root / INDEX_FILE).exists()
     return written
 
 
