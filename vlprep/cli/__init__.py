@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "video": "video:video_cmd",
     "tokens": "tokens:tokens_group",
     "vocab": "vocab:vocab_group",
+    "manifest": "manifest:manifest_cmd",
 }
 
 

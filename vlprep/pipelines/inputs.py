@@ -21,6 +21,7 @@ VIDEO_EXTENSIONS = frozenset(
 )
 LIST_EXTENSIONS = frozenset({".txt", ".lst", ".list"})
 MANIFEST_EXTENSIONS = frozenset({".csv", ".jsonl"})
+TAR_EXTENSION = ".tar"
 
 
 class InputError(ValueError):
@@ -60,6 +61,21 @@ def _glob_root(pattern: str) -> Path:
     return Path(*parts) if parts else Path(".")
 
 
+def _tar_members(tar: Path, extensions: frozenset[str], prefix: str = "") -> list[Item]:
+    """A webdataset/img2dataset shard read like a folder: its members with one of `extensions`, ids
+    relative to the tar (after `prefix`), paths `SHARD.tar/MEMBER` that the decoders read in place."""
+    from vlprep.corpora.webdataset import MemberError, iter_members, member_path
+
+    try:
+        return [
+            Item(prefix + m.name, member_path(tar, m.name))
+            for m, _ in iter_members(tar)
+            if Path(m.name).suffix.lower() in extensions
+        ]
+    except MemberError as exc:
+        raise InputError(str(exc)) from None
+
+
 def _expand_glob(pattern: str, extensions: frozenset[str]) -> list[Item]:
     root = _glob_root(pattern)
     items = []
@@ -67,6 +83,8 @@ def _expand_glob(pattern: str, extensions: frozenset[str]) -> list[Item]:
         path = Path(match)
         if path.is_dir():
             items.extend(Item(_relative_id(Path(i.path), root), i.path) for i in _walk(path, extensions))
+        elif path.is_file() and path.suffix.lower() == TAR_EXTENSION and TAR_EXTENSION not in extensions:
+            items.extend(_tar_members(path, extensions, prefix=_relative_id(path, root) + "/"))
         elif path.is_file():
             items.append(Item(_relative_id(path, root), str(path)))
     return items
@@ -123,13 +141,16 @@ def _read_jsonl(manifest: Path) -> list[Item]:
     return items
 
 
-def list_items(inputs: Sequence[str] | str, extensions: Iterable[str]) -> list[Item]:
+def list_items(
+    inputs: Sequence[str] | str, extensions: Iterable[str], *, tar_members: bool = True
+) -> list[Item]:
     """All items named by `inputs`, in a deterministic order.
 
     Each input is a directory (walked recursively, keeping files with one of `extensions`), a glob, a list
     file (.txt/.lst/.list: one path per line, relative to the list file), a manifest (.csv with a header,
-    or .jsonl; columns `path` and optional `id`) or a single media file. Raises InputError for a missing
-    input or two items with the same id."""
+    or .jsonl such as `vlprep manifest` writes; columns `path` and optional `id`, other fields ignored), a
+    webdataset tar (its members with one of `extensions`, read in place; refused when `tar_members` is
+    False) or a single media file. Raises InputError for a missing input or two items with the same id."""
     if isinstance(inputs, str):
         inputs = [inputs]
     extensions = frozenset(e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)
@@ -139,6 +160,10 @@ def list_items(inputs: Sequence[str] | str, extensions: Iterable[str]) -> list[I
         suffix = path.suffix.lower()
         if path.is_dir():
             items.extend(_walk(path, extensions))
+        elif path.is_file() and suffix == TAR_EXTENSION and suffix not in extensions:
+            if not tar_members:
+                raise InputError(f"{spec}: reading media from a tar is supported for images only; extract it")
+            items.extend(_tar_members(path, extensions))
         elif path.is_file() and suffix in MANIFEST_EXTENSIONS:
             items.extend(_read_csv(path) if suffix == ".csv" else _read_jsonl(path))
         elif path.is_file() and suffix in LIST_EXTENSIONS and suffix not in extensions:

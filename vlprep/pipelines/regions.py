@@ -135,9 +135,10 @@ def describe(model: _Model) -> dict:
 
 
 def decode(item: Item) -> np.ndarray:
+    from vlprep.corpora.webdataset import media_source
     from vlprep.extractors.decode.image import decode_image
 
-    return decode_image(item.path)
+    return decode_image(media_source(item.path))  # a tar member's bytes, read in place
 
 
 def _as_record(record: dict) -> dict:

@@ -93,5 +93,5 @@ def run_video(
 ) -> dict:
     """Extracts clip features for every video named by `inputs` into the store at `out`; returns the run
     summary. Python form of `vlprep video`."""
-    items = list_items(inputs, VIDEO_EXTENSIONS)
+    items = list_items(inputs, VIDEO_EXTENSIONS, tar_members=False)
     return run_job(video_job(options or VideoOptions()), items, out, run)

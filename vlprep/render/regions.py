@@ -131,8 +131,9 @@ def render_region_item(
     source = image if image is not None else record.get("path")
     pixels = None
     if source:
+        from vlprep.corpora.webdataset import media_source
         from vlprep.extractors.decode.image import decode_image
 
-        pixels = decode_image(str(source))
+        pixels = decode_image(media_source(str(source)))
     objects, attributes = label_names(store, vocab)
     return render_regions(record, pixels, out_png, objects, attributes, max_boxes=max_boxes)
