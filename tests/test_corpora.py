@@ -441,6 +441,7 @@ def test_every_command_reads_the_manifest(tmp_path, video_bytes):
 
 
 def test_a_tar_given_directly_is_listed_and_decoded_in_place(tmp_path):
+    from vlprep.extractors.decode.errors import DecodeError
     from vlprep.pipelines.regions import decode
 
     tar = _shard(
@@ -454,9 +455,47 @@ def test_a_tar_given_directly_is_listed_and_decoded_in_place(tmp_path):
     ]
     pixels = decode(items[0])
     assert pixels.shape == (8, 12, 3) and pixels.dtype == np.uint8
-    with pytest.raises(Exception, match="not an image"):
+    with pytest.raises(DecodeError, match=f"^{tar}/000000001.jpg: not an image"):
         decode(items[1])
     with pytest.raises(OSError, match="no member 'nope.jpg'"):
         decode(Item("x", f"{tar}/nope.jpg"))
     with pytest.raises(InputError, match="images only"):
         list_items([str(tar)], VIDEO_EXTENSIONS, tar_members=False)
+
+
+def test_regions_job_on_a_webdataset_manifest(ray_local, tmp_path):
+    """The whole path a CC3M user takes: img2dataset tars -> manifest -> regions store keyed by the
+    manifest's ids, the images read from the tar, a broken member recorded as a decode error."""
+    import torch
+
+    from vlprep.pipelines.regions import RegionOptions, run_regions
+    from vlprep.pipelines.runner import RunOptions
+    from vlprep.store import FeatureStore
+
+    root = tmp_path / "cc3m"
+    tar = _shard(
+        root / "training" / "00000.tar",
+        {"000000000": _sample(0, "a"), "000000001": _sample(1, "b"), "000000002": {"jpg": b"broken"}},
+    )
+    build_manifest("cc3m", root, tmp_path / "cc3m.jsonl")
+    options = RegionOptions(
+        weights="random", boxes=(2, 4), min_size=64, max_size=96, rpn_pre_nms=100, rpn_post_nms=8
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        summary = run_regions(
+            [str(tmp_path / "cc3m.jsonl")],
+            tmp_path / "store",
+            options,
+            RunOptions(cpus_per_worker=1, threads_per_worker=1, progress=False),
+            batch_size=2,
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert (summary["ok"], summary["failed"]) == (2, 1)
+    store = FeatureStore(tmp_path / "store")
+    assert sorted(store.ids()) == ["training/000000000", "training/000000001"]
+    assert store["training/000000000"]["path"] == f"{tar}/000000000.jpg"
+    (error,) = store.errors()
+    assert error["id"] == "training/000000002" and "000000002.jpg: not an image" in error["message"]

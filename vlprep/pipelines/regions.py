@@ -136,9 +136,16 @@ def describe(model: _Model) -> dict:
 
 def decode(item: Item) -> np.ndarray:
     from vlprep.corpora.webdataset import media_source
+    from vlprep.extractors.decode.errors import DecodeError
     from vlprep.extractors.decode.image import decode_image
 
-    return decode_image(media_source(item.path))  # a tar member's bytes, read in place
+    source = media_source(item.path)  # a tar member's bytes, read in place
+    try:
+        return decode_image(source)
+    except DecodeError as exc:
+        if isinstance(source, bytes):  # name the member, not "<bytes>"
+            raise DecodeError(str(exc).replace("<bytes>", item.path, 1)) from None
+        raise
 
 
 def _as_record(record: dict) -> dict:
