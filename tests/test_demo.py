@@ -20,14 +20,24 @@ def test_demo_runs_every_stage(tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = json.loads(proc.stdout)
     stages = {s["name"]: s for s in report["stages"]}
-    assert set(stages) == {"corpus", "regions", "video", "tokens", "wordpiece", "bpe", "inspect+export"}
+    assert set(stages) == {
+        "corpus",
+        "manifest",
+        "regions",
+        "video",
+        "tokens",
+        "wordpiece",
+        "bpe",
+        "inspect+export",
+    }
+    assert stages["manifest"]["items"] == 6 and stages["manifest"]["errors"] == 0
     assert stages["regions"]["items"] == 4 and stages["regions"]["errors"] == 2
     assert stages["video"]["items"] == 1 and stages["video"]["errors"] == 1
     assert report["verified"] == {"regions": True, "video": True, "video-tokens": True}
     assert sorted(e["id"] for e in report["deliberate_errors"]) == [
+        "COCO_val2014_000000999998",
+        "COCO_val2014_000000999999",
         "broken.mp4",
-        "broken_empty.jpg",
-        "broken_truncated.jpg",
     ]
     regions = FeatureStore(out / "regions")
     assert all(regions[i]["num_boxes"] == 36 for i in regions.ids())

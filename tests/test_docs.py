@@ -26,5 +26,6 @@ def test_every_command_has_help_in_the_reference():
         "vocab wordpiece",
         "vocab bpe",
         "vocab unigram",
+        "manifest",
     ):
         assert f"## `vlprep {command}`" in text

@@ -40,10 +40,12 @@ _EPILOG = "\b\nDatasets and their ids (docs/corpora.md has the layouts):\n" + "\
 @click.option("--no-progress", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def manifest_cmd(dataset, root, out, splits, annotation_dirs, no_progress, as_json):
-    """One JSON line per image or video of DATASET under ROOT: `id` (the convention of the models that use the
-    corpus), `path`, `split`, and `captions` (video: `segments`, the [start, end] of each caption) where the
-    annotation files have them. Give the manifest to `vlprep regions` / `vlprep video` as input and to
-    `vlprep vocab ... --field captions`.
+    """List the images or videos of a known DATASET under ROOT as a JSONL manifest.
+
+    One line per item: `id` (the convention of the models that use the corpus), `path`, `split`, and
+    `captions` (video: `segments`, the [start, end] of each caption) where the annotation files have
+    them. Give the manifest to `vlprep regions` / `vlprep video` as input and to `vlprep vocab ...
+    --field captions`.
 
     Items the annotations list but ROOT lacks (missing), repeated ids (duplicates, kept once) and media
     files the annotations do not list (unlisted, left out) are counted in the summary. A missing required

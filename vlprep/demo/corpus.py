@@ -1,8 +1,11 @@
-"""The demo's generated corpus: images with drawn objects, short videos of moving shapes, captions,
-and a few broken files that the job must record and step over."""
+"""The demo's generated corpus: images with drawn objects laid out as MS-COCO 2014 is (split folders of
+`COCO_SPLIT_NUMBER.jpg` and `annotations/captions_SPLIT.json`, so the demo lists them with `vlprep manifest
+coco2014` as a user of the real corpus does), short videos of moving shapes, a caption text corpus, and a
+few broken files that the job must record and step over."""
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -22,6 +25,7 @@ COLOURS = {
 SHAPES = ("box", "ball", "kite", "plate", "sign", "window")
 PLACES = ("on a table", "in a field", "near a wall", "under a tree", "on the street", "in a kitchen")
 VERBS = ("sits", "lies", "stands", "rests", "waits", "hangs")
+BROKEN_EMPTY, BROKEN_TRUNCATED = 999998, 999999  # COCO numbers of the two broken images
 
 
 @dataclass
@@ -51,17 +55,39 @@ def _draw_scene(rng: random.Random, width: int, height: int) -> tuple[Image.Imag
     return img, " and a ".join(words[:2])
 
 
+def coco_name(split: str, number: int) -> str:
+    return f"COCO_{split}_{number:012d}.jpg"
+
+
 def write_images(directory: Path, count: int, seed: int) -> list[str]:
-    directory.mkdir(parents=True, exist_ok=True)
+    """`count` images in `train2014/` and `val2014/` (every fourth one) with two captions each in
+    `annotations/captions_SPLIT.json`, the fields COCO's files have; returns the captions."""
     rng = random.Random(seed)
     captions = []
+    docs = {split: {"images": [], "annotations": []} for split in ("train2014", "val2014")}
     for i in range(count):
         img, caption = _draw_scene(rng, rng.randint(200, 320), rng.randint(160, 240))
-        sub = directory / ("indoor" if i % 2 else "outdoor")
-        sub.mkdir(exist_ok=True)
-        img.save(sub / f"scene_{i:03d}.{'png' if i % 3 == 0 else 'jpg'}")
-        captions.append(f"a {caption} {rng.choice(PLACES)}.")
+        split, number = ("val2014" if i % 4 == 3 else "train2014"), i + 1
+        (directory / split).mkdir(parents=True, exist_ok=True)
+        img.save(directory / split / coco_name(split, number))
+        texts = [f"a {caption} {rng.choice(PLACES)}.", f"a picture of a {caption}."]
+        _list_image(docs[split], number, coco_name(split, number), img.size, texts)
+        captions += texts
+    for split, doc in docs.items():
+        _write_captions_json(directory, split, doc)
     return captions
+
+
+def _list_image(doc: dict, number: int, file_name: str, size: tuple[int, int], texts: list[str]) -> None:
+    doc["images"].append({"id": number, "file_name": file_name, "width": size[0], "height": size[1]})
+    for text in texts:
+        doc["annotations"].append({"id": len(doc["annotations"]) + 1, "image_id": number, "caption": text})
+
+
+def _write_captions_json(directory: Path, split: str, doc: dict) -> None:
+    (directory / "annotations").mkdir(parents=True, exist_ok=True)
+    path = directory / "annotations" / f"captions_{split}.json"
+    path.write_text(json.dumps({"info": {"description": "vlprep demo"}, **doc}), encoding="utf-8")
 
 
 def write_shapes_video(path: Path, seconds: float, fps: int, size: tuple[int, int], seed: int) -> None:
@@ -98,13 +124,18 @@ def write_captions(path: Path, seeds: list[str], count: int, seed: int) -> None:
 
 
 def make_corpus(root: Path, images: int = 24, videos: int = 3, seed: int = 0) -> DemoCorpus:
-    corpus = DemoCorpus(root, root / "images", root / "videos", root / "captions.txt")
+    corpus = DemoCorpus(root, root / "coco", root / "videos", root / "captions.txt")
     captions = write_images(corpus.images, images, seed)
-    # Two broken images and one broken video: recorded as errors, never fatal.
-    empty = corpus.images / "broken_empty.jpg"
+    # Two broken images (listed in the captions file like the others) and one broken video: recorded as
+    # errors, never fatal.
+    val = json.loads((corpus.images / "annotations" / "captions_val2014.json").read_text(encoding="utf-8"))
+    empty = corpus.images / "val2014" / coco_name("val2014", BROKEN_EMPTY)
     empty.write_bytes(b"")
-    truncated = corpus.images / "broken_truncated.jpg"
-    truncated.write_bytes((corpus.images / "outdoor" / "scene_002.jpg").read_bytes()[:300])
+    truncated = corpus.images / "val2014" / coco_name("val2014", BROKEN_TRUNCATED)
+    truncated.write_bytes((corpus.images / "train2014" / coco_name("train2014", 1)).read_bytes()[:300])
+    for number, path in ((BROKEN_EMPTY, empty), (BROKEN_TRUNCATED, truncated)):
+        _list_image(val, number, path.name, (0, 0), ["a broken picture."])
+    _write_captions_json(corpus.images, "val2014", val)
     corpus.videos.mkdir(parents=True, exist_ok=True)
     for i in range(videos):
         write_shapes_video(

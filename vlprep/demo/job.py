@@ -17,13 +17,14 @@ RANDOM_WARNING = (
 )
 
 REAL_DATA_COMMANDS = """\
-vlprep regions /data/coco/val2014 --out coco-36 --weights faster_rcnn_from_caffe_attr.pkl \\
+vlprep manifest coco2014 /data/coco --out coco.jsonl --split val2014
+vlprep regions coco.jsonl --out coco-36 --weights faster_rcnn_from_caffe_attr.pkl \\
     --policy caffe --boxes 36 --vocab objects_vocab.txt,attributes_vocab.txt --device cuda --gpus-per-worker 1
 vlprep video /data/howto100m --out howto-s3d --model s3d --weights S3D_kinetics400.pt \\
     --device cuda --gpus-per-worker 1
 vlprep tokens fit howto-s3d --levels 4 --branching 12 --out codebook.h5
 vlprep tokens assign howto-s3d --codebook codebook.h5 --out howto-tokens
-vlprep vocab wordpiece captions.jsonl --field caption --vocab-size 30522 --out vocab-wp
+vlprep vocab wordpiece coco.jsonl --field captions --vocab-size 30522 --out vocab-wp
 vlprep inspect coco-36 --verify"""
 
 
@@ -67,6 +68,7 @@ def run_demo(
     out_dir: str | Path, progress: Callable[[str], None] = print, images: int = 24, videos: int = 3
 ) -> DemoReport:
     """Generate a corpus in OUT_DIR/corpus and run every stage on it with random weights."""
+    from vlprep.corpora import build_manifest
     from vlprep.interop.stores import export_store
     from vlprep.pipelines.regions import RegionOptions, run_regions
     from vlprep.pipelines.runner import RunOptions, ray_session
@@ -87,8 +89,17 @@ def run_demo(
         return images + videos + 1 + len(corpus.broken), 0
 
     corpus = None
-    progress("generating the corpus (images, videos, captions, three broken files)")
+    progress("generating the corpus (COCO-style images and captions, videos, three broken files)")
     _timed(report, "corpus", out / "corpus", corpus_stage)
+
+    manifest = out / "coco.jsonl"
+
+    def manifest_stage() -> tuple[int, int]:
+        summary = build_manifest("coco2014", corpus.images, manifest)
+        return summary["items"], summary["missing"] + summary["duplicates"] + summary["unlisted"]
+
+    progress(f"vlprep manifest coco2014 {corpus.images} --out {manifest}: ids, splits and captions")
+    _timed(report, "manifest", manifest, manifest_stage)
 
     # One worker on two cores: 1.5 CPUs for the model, the rest for decoding tasks.
     run = RunOptions(
@@ -100,7 +111,7 @@ def run_demo(
             options = RegionOptions(
                 weights="random", boxes=(36, 36), min_size=192, max_size=320, rpn_pre_nms=600, rpn_post_nms=48
             )
-            summary = run_regions([str(corpus.images)], stores["regions"], options, run, batch_size=4)
+            summary = run_regions([str(manifest)], stores["regions"], options, run, batch_size=4)
             return summary["ok"], summary["failed"]
 
         progress("region features: bottom-up-attention Faster R-CNN, 36 boxes per image")
@@ -127,11 +138,15 @@ def run_demo(
     _timed(report, "tokens", stores["video-tokens"], tokens_stage)
 
     def wordpiece_stage() -> tuple[int, int]:
-        summary = build_wordpiece([corpus.captions], out / "vocab-wordpiece", vocab_size=200, workers=1)
+        summary = build_wordpiece(
+            [manifest, corpus.captions], out / "vocab-wordpiece", vocab_size=200, field="captions", workers=1
+        )
         return summary.lines, 0
 
     def bpe_stage() -> tuple[int, int]:
-        summary = build_sentencepiece([corpus.captions], out / "vocab-bpe", model_type="bpe", vocab_size=120)
+        summary = build_sentencepiece(
+            [manifest, corpus.captions], out / "vocab-bpe", model_type="bpe", vocab_size=120, field="captions"
+        )
         return summary.lines, 0
 
     progress("subword vocabularies: WordPiece (likelihood) and BPE (sentencepiece) from the captions")
