@@ -459,6 +459,13 @@ def test_a_tar_given_directly_is_listed_and_decoded_in_place(tmp_path):
         decode(items[1])
     with pytest.raises(OSError, match="no member 'nope.jpg'"):
         decode(Item("x", f"{tar}/nope.jpg"))
+    dotted = tmp_path / "dotted.tar"
+    with tarfile.open(dotted, "w") as tf:  # what `tar cf dotted.tar .` writes
+        info = tarfile.TarInfo("./sub/a.jpg")
+        info.size = len(_jpeg_bytes(0))
+        tf.addfile(info, io.BytesIO(_jpeg_bytes(0)))
+    (item,) = list_items([str(dotted)], IMAGE_EXTENSIONS)
+    assert item == Item("sub/a.jpg", f"{dotted}/sub/a.jpg") and decode(item).shape == (8, 12, 3)
     with pytest.raises(InputError, match="images only"):
         list_items([str(tar)], VIDEO_EXTENSIONS, tar_members=False)
 

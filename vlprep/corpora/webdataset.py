@@ -57,7 +57,8 @@ def iter_members(tar_path: str | os.PathLike) -> Iterator[tuple[Member, tarfile.
         try:
             for info in tf:
                 if info.isfile():
-                    yield Member(info.name, info.offset_data, info.size), tf
+                    # "./a.jpg" (tar cf x.tar .) is named "a.jpg", as the path that reads it back resolves
+                    yield Member(PurePosixPath(info.name).as_posix(), info.offset_data, info.size), tf
         except tarfile.TarError as exc:
             raise MemberError(f"{tar_path}: damaged tar ({exc})") from None
 
