@@ -390,6 +390,9 @@ def test_cli_errors_name_what_was_expected(tmp_path):
     (root / "image_data.json").write_text("[{not json")
     result = runner.invoke(cli, ["manifest", "vg", str(root), *args])
     assert result.exit_code == 1 and "cannot read it as JSON" in result.output
+    (root / "image_data.json").write_text('[{"image_id": "one"}]')
+    result = runner.invoke(cli, ["manifest", "vg", str(root), *args])
+    assert result.exit_code == 1 and "image_data.json: not the expected format (ValueError" in result.output
     result = runner.invoke(cli, ["manifest", "msrvtt", str(root), *args])
     assert result.exit_code == 2 and "train_val_videodatainfo.json" in result.output
     assert not (tmp_path / "m.jsonl").exists()

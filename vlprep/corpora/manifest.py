@@ -26,7 +26,16 @@ def scan(
         raise CorpusError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
     tree = Tree(root, annotation_dirs, on_file=on_files)
     collector = Collector()
-    corpus.scan(tree, collector)
+    try:
+        corpus.scan(tree, collector)
+    except CorpusError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # a field the documented format has is absent or of another type: a data problem in that file
+        where = collector.annotations[-1] if collector.annotations else f"{dataset} annotations"
+        raise CorpusError(
+            f"{where}: not the expected format ({type(exc).__name__}: {exc})", data=True
+        ) from None
     if not collector.rows:
         first = f" (first missing: {', '.join(collector.missing[:3])})" if collector.missing else ""
         raise CorpusError(
