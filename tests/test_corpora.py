@@ -317,7 +317,13 @@ def test_youcook2_splits_and_segments(tmp_path, video_bytes):
         },
     }  # fmt: skip
     _json(root / "annotations" / "youcookii_annotations_trainval.json", {"database": database})
+    _video(root / "raw_videos" / "testing" / "101" / "T35tXy_xNzA.webm", video_bytes)
+    test = {"T35tXy_xNzA": {"duration": 100.0, "subset": "testing", "recipe_type": "101",
+                            "annotations": [{"segment": [3, 9], "id": 0}]}}  # fmt: skip
+    _json(root / "annotations" / "youcookii_annotations_test_segments_only.json", {"database": test})
     summary, rows = _manifest("youcook2", root)
+    assert rows["T35tXy_xNzA"]["split"] == "testing" and rows["T35tXy_xNzA"]["segments"] == [[3.0, 9.0]]
+    assert "captions" not in rows["T35tXy_xNzA"]
     first = rows["GLd3aX16zBg"]
     assert first["split"] == "training" and first["recipe_type"] == "113"
     assert first["captions"] == ["spread margarine on two slices", "place a slice of cheese"]
