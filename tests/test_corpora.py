@@ -438,6 +438,10 @@ def test_every_command_reads_the_manifest(tmp_path, video_bytes):
         Item("000000001", f"{tar}/000000001.jpg"),
     ]
     assert list(iter_lines([out], field="captions")) == ["a dog", "a cat"]
+    with pytest.raises(
+        ValueError, match=r"no record has text in the field 'caption' \(the first has: captions, id"
+    ):
+        list(iter_lines([out]))  # the default --field caption on a manifest: said, not a 5-token vocabulary
 
     vroot = tmp_path / "msrvtt"
     _video(vroot / "video0.mp4", video_bytes)

@@ -102,6 +102,8 @@ def _field_values(record: object, field: str) -> list[str]:
 
 
 def _jsonl_lines(path: str | os.PathLike, field: str, stats: CorpusStats, block_bytes: int) -> Iterator[str]:
+    first_keys = None  # of the first record, to name the fields there are when `field` is in none
+    found = False
     for block in _raw_blocks(path, stats, block_bytes):
         for raw in block.split(b"\n"):
             if not raw.strip():
@@ -111,7 +113,17 @@ def _jsonl_lines(path: str | os.PathLike, field: str, stats: CorpusStats, block_
             except (UnicodeDecodeError, json.JSONDecodeError):
                 stats.invalid_lines += 1
                 continue
-            yield from _field_values(record, field)
+            if first_keys is None and isinstance(record, dict):
+                first_keys = sorted(record)
+            values = _field_values(record, field)
+            found = found or bool(values)
+            yield from values
+    if first_keys is not None and not found:
+        # e.g. a `vlprep manifest` file (field "captions") read with the default --field caption
+        raise ValueError(
+            f"{os.fspath(path)}: no record has text in the field {field!r} (the first has: "
+            f"{', '.join(first_keys)}); choose the field with --field"
+        )
 
 
 def _coco_lines(path: str | os.PathLike, stats: CorpusStats) -> Iterator[str]:
