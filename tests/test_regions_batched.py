@@ -95,5 +95,23 @@ def test_fused_convs_need_folded_norms_and_decline_without_cudnn():
     if not torch.cuda.is_available():  # no cuDNN: the probe fails, nothing is switched
         assert use_fused_convs(model) is False
         assert not any(m.fused for m in model.modules() if isinstance(m, Bottleneck))
-    with pytest.raises(ValueError, match="fused_convs needs"):
-        RegionExtractor(model, weights_info={"weights_format": "random"}, device="cpu", fused_convs=True)
+    with pytest.raises(ValueError, match="fused_convs needs fold_bn"):
+        RegionExtractor(model, weights_info={"weights_format": "random"}, fused_convs=True, fold_bn=False)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_fused_convs_path_runs_and_matches_the_folded_model():
+    """fused_convs=True once read fold_bn before setting it (AttributeError). The whole path runs here:
+    folding, the cuDNN probe (declined on CPU, with a warning) and an extraction equal to fold_bn's."""
+    small = {"min_size": 64, "max_size": 100, "rpn_pre_nms": 200, "rpn_post_nms": 6, "boxes": (2, 4)}
+    base = RegionExtractor.from_weights("random", device="cpu", **small)
+    folded = RegionExtractor(base.model, weights_info=base.weights_info, device="cpu", fold_bn=True, **small)
+    with pytest.warns(UserWarning, match="cuDNN refused"):
+        fused = RegionExtractor(
+            base.model, weights_info=base.weights_info, device="cpu", fused_convs=True, **small
+        )
+    assert fused.fold_bn
+    images = [np.random.default_rng(3).integers(0, 255, (48, 64, 3), dtype=np.uint8)]
+    a, b = folded.extract(images)[0], fused.extract(images)[0]
+    assert np.array_equal(a["boxes"], b["boxes"])
+    np.testing.assert_allclose(a["features"], b["features"], rtol=1e-4, atol=1e-4)

@@ -57,8 +57,9 @@ class RegionExtractor:
     `fold_bn`, `channels_last`, `preprocess_on_device` (the cv2 resize as torch ops on the device;
     default on CUDA), `batched_rpn` (proposal selection for a whole size bucket at once, with a
     batched fixed-point NMS; default on CUDA), `tf32` (let fp32 convs and matmuls use TF32 on CUDA;
-    default off), `fused_convs` (cuDNN's fused conv + bias + residual + ReLU on CUDA; default off, not
-    yet measured). See docs/regions.md.
+    default off), `fused_convs` (cuDNN's fused conv + bias + residual + ReLU on CUDA, implies `fold_bn`;
+    declined with a warning where cuDNN cannot run them; default off; benchmarks/gpu_check.sh measures
+    it). See docs/regions.md.
     """
 
     def __init__(
@@ -129,12 +130,14 @@ class RegionExtractor:
         self.preprocess_on_device = bool(preprocess_on_device)
         self.batched_rpn = self.device.type == "cuda" if batched_rpn is None else bool(batched_rpn)
         self.tf32 = bool(tf32)
-        if fused_convs and (self.device.type != "cuda" or not self.fold_bn):
-            raise ValueError("fused_convs needs device cuda and fold_bn")
+        if fold_bn is None:
+            fold_bn = bool(fused_convs) or self.device.type == "cuda" or self.dtype != torch.float32
+        if fused_convs and not fold_bn:
+            raise ValueError("fused_convs needs fold_bn")
+        self.fold_bn = bool(fold_bn)
+        # Accepted on any device: where cuDNN's fused kernels do not run (CPU), the probe in
+        # _inference_model declines them with a warning and the plain convolutions run.
         self.fused_convs = bool(fused_convs)
-        self.fold_bn = (
-            (self.device.type == "cuda" or self.dtype != torch.float32) if fold_bn is None else fold_bn
-        )
         self.model = self._inference_model(model, copy_model)
         self._weights_info = dict(weights_info)
 
