@@ -65,7 +65,7 @@ def render_video(
 
 
 def _read_frames(video_path: str | Path, times: np.ndarray) -> np.ndarray:
-    from vlprep.extractors.decode.video import open_video
+    from vlprep.extractors.decode.open import open_video
 
     with open_video(video_path) as reader:
         return reader.frames_at(np.clip(times, 0.0, None))

@@ -1,4 +1,5 @@
-"""One video reader interface over two decoders (decord, PyAV), with one frame index and one time rule.
+"""One video reader interface over the decoders (decord, PyAV, torchcodec), with one frame index and one
+time rule. Backends live in video_<name>.py; `open_video` (decode/open.py) chooses one.
 
 Every reader shares the index built by `probe_video` (PyAV demuxing, no decoding): the presentation
 times of all frames in presentation order. Both backends are asked for frames by that index, so "the
@@ -26,7 +27,6 @@ from vlprep.extractors.decode.errors import DecodeError
 from vlprep.extractors.decode.sampling import frame_indices_at
 
 DEFAULT_TIMEOUT = 120.0
-BACKENDS = ("auto", "decord", "pyav")
 
 T = TypeVar("T")
 
@@ -254,78 +254,3 @@ class VideoReader(ABC):
             f"{type(self).__name__}({self.path!r}, frames={m.num_frames}, duration={m.duration:.3f}, "
             f"size={m.width}x{m.height}, rotation={m.rotation})"
         )
-
-
-class FallbackReader(VideoReader):
-    """`auto`: decord while it works, PyAV from the first decord failure on (for the rest of the file)."""
-
-    backend = "auto"
-
-    def __init__(
-        self, primary: VideoReader | None, make_fallback: Callable[[], VideoReader], reason: str = ""
-    ) -> None:
-        self._primary = primary
-        self._make_fallback = make_fallback
-        self._fallback: VideoReader | None = None
-        self.fallback_reason = reason
-        current = primary if primary is not None else self._switch(reason)
-        super().__init__(current.path, current.meta, current.index, current.timeout)
-
-    @property
-    def active(self) -> VideoReader:
-        if self._fallback is not None:
-            return self._fallback
-        assert self._primary is not None
-        return self._primary
-
-    def _switch(self, reason: str) -> VideoReader:
-        self.fallback_reason = reason
-        if self._primary is not None:
-            self._primary.close()
-            self._primary = None
-        self._fallback = self._make_fallback()
-        return self._fallback
-
-    def get_frames(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        if self._fallback is None:
-            try:
-                return self.active.get_frames(indices)
-            except DecodeError as exc:
-                self._switch(str(exc))
-        return self.active.get_frames(indices)
-
-    def _read(self, indices: np.ndarray) -> np.ndarray:
-        return self.active._read(indices)
-
-    def close(self) -> None:
-        for reader in (self._primary, self._fallback):
-            if reader is not None:
-                reader.close()
-
-
-def open_video(
-    path: str | os.PathLike, backend: str = "auto", timeout: float | None = DEFAULT_TIMEOUT
-) -> VideoReader:
-    """Open a video for frame-exact reading. `backend`: "decord", "pyav", or "auto" (decord, falling
-    back to PyAV when decord cannot open or read the file). Broken files raise DecodeError with a reason."""
-    from vlprep.extractors.decode.video_decord import DecordReader
-    from vlprep.extractors.decode.video_pyav import PyAVReader
-
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown decoder {backend!r}; choose from {', '.join(BACKENDS)}")
-    path = os.fspath(path)
-    meta, index = probe_video(path, timeout)
-    if backend == "pyav":
-        return PyAVReader(path, meta, index, timeout)
-    if backend == "decord":
-        return DecordReader(path, meta, index, timeout)
-
-    def make_pyav() -> VideoReader:
-        return PyAVReader(path, meta, index, timeout)
-
-    try:
-        primary: VideoReader | None = DecordReader(path, meta, index, timeout)
-        reason = ""
-    except (DecodeError, ImportError) as exc:
-        primary, reason = None, f"decord: {exc}"
-    return FallbackReader(primary, make_pyav, reason)

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from vlprep.extractors.decode.errors import DecodeError
+from vlprep.extractors.decode.open import open_video
 from vlprep.extractors.decode.sampling import clip_timestamps, clip_windows, frame_indices_at, sample_times
-from vlprep.extractors.decode.video import DEFAULT_TIMEOUT, VideoMeta, VideoReader, open_video
+from vlprep.extractors.decode.video import DEFAULT_TIMEOUT, VideoMeta, VideoReader
 from vlprep.extractors.video.combine import combine_2d3d
 from vlprep.extractors.video.models import Stream, build_stream
 from vlprep.extractors.video.preprocess import normalise, resize_crop
