@@ -68,6 +68,7 @@ def fit_cmd(
     as_json,
 ):
     """Fit a LEVELS-deep, BRANCHING-way k-means tree on the features of one or more stores."""
+    from vlprep.pipelines.tokens import store_rows
     from vlprep.store import StoreError
     from vlprep.tokenizers.visual import CodebookError, fit
 
@@ -97,7 +98,7 @@ def fit_cmd(
 
     try:
         codebook = fit(
-            [str(s) for s in stores],
+            store_rows([str(s) for s in stores], field),
             levels=levels,
             branching=branching,
             sample=sample,

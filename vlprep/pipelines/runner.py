@@ -55,6 +55,8 @@ class JobSpec:
     measure_name: str = "media_seconds"
     # model -> producer dict, asked of the first worker when `producer` is None
     describe: Callable[[Any], dict] | None = None
+    # store each item's input path as the record's `path` field (media; not tokens, whose input is a store)
+    record_path: bool = True
 
 
 @dataclass
@@ -281,9 +283,11 @@ def run_job(
     items: Sequence[Item],
     out: str | Path,
     options: RunOptions | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Runs `spec` over `items` into the store at `out` and returns the run summary (also appended to the
-    store's runs). Items already committed are skipped; failed items become error records.
+    store's runs). Items already committed are skipped; failed items become error records. `on_progress(n)`
+    is called as items finish (a caller's own progress display).
 
     When `spec.producer` is None the first model worker describes itself (`spec.describe`) before the
     store is opened, so the model is never loaded in the driver."""
@@ -331,7 +335,7 @@ def run_job(
             if pool is None:
                 pool = start_pool()
             startup = time.perf_counter() - t0
-            _drive(ray, pool, spec, opts, todo, writer, tally)
+            _drive(ray, pool, spec, opts, todo, writer, tally, on_progress)
         seconds = time.perf_counter() - t0
         work_seconds = max(seconds - startup, 1e-9)
         summary = {
@@ -360,7 +364,14 @@ def run_job(
 
 
 def _drive(
-    ray: Any, pool: _Pool, spec: JobSpec, opts: RunOptions, todo: list[Item], writer: Any, tally: _Tally
+    ray: Any,
+    pool: _Pool,
+    spec: JobSpec,
+    opts: RunOptions,
+    todo: list[Item],
+    writer: Any,
+    tally: _Tally,
+    on_progress: Callable[[int], None] | None = None,
 ) -> None:
     from tqdm import tqdm
 
@@ -432,7 +443,8 @@ def _drive(
                         record_failure(item, outcome)
                         continue
                     record = dict(outcome)
-                    record["path"] = item.path
+                    if spec.record_path:
+                        record["path"] = item.path
                     if spec.measure is not None:
                         tally.measure += float(spec.measure(record))
                     writer.add(item.id, record)

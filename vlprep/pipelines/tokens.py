@@ -3,20 +3,24 @@ ids, or a `tokens` field added to the source store in place.
 
 The new store is written with `StoreWriter`, so an interrupted run resumes where it stopped (ids already
 committed are skipped) and a different codebook on an existing output store is refused. With `workers > 0`
-chunks of items are tokenised by Ray tasks; the driver alone writes.
+chunks of items are tokenised by model actors of the shared pipeline core (`runner.run_job`: the same Ray
+session, worker replacement, error rows and run summary as `regions` and `video`); the driver alone writes.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vlprep.pipelines.inputs import Item
+from vlprep.pipelines.runner import Failure, JobSpec, RunOptions, run_job
 from vlprep.tokenizers.visual.codebook import Codebook, CodebookError
 
 CARRIED_FIELDS = ("timestamps",)
@@ -40,6 +44,24 @@ def codebook_producer(codebook: Codebook, codebook_path: str | Path | None, fiel
             digest.update(np.ascontiguousarray(c, np.float32).tobytes())
         producer["centroids_sha256"] = digest.hexdigest()
     return producer
+
+
+def store_rows(stores: Any, field: str = "features") -> Iterator[np.ndarray]:
+    """The `field` arrays of one store or several (paths or FeatureStores), item by item: what
+    `tokens fit` samples from. A store without the field is refused before anything is read."""
+    from vlprep.store import FeatureStore
+
+    if isinstance(stores, (str, Path, FeatureStore)):
+        stores = [stores]
+    opened = [s if isinstance(s, FeatureStore) else FeatureStore(s) for s in stores]
+    for store in opened:
+        if field not in store.fields:
+            raise CodebookError(
+                f"{store.path}: no field {field!r} to read; the store has {', '.join(store.fields)}"
+            )
+    for store in opened:
+        for _, value in store.iter_field(field):
+            yield np.asarray(value)
 
 
 def _feature_dim(store: Any, field: str) -> int | None:
@@ -99,8 +121,30 @@ def _records(
     return out
 
 
-def _remote_records(store, codebook, ids, field, carried):
-    return _records(store, codebook, ids, field, carried, "cpu")
+@dataclass
+class _Assigner:
+    """What a tokens model actor holds: the source store (opened where the actor runs) and the codebook."""
+
+    store: Any
+    codebook: Codebook
+    field: str
+    carried: list[str]
+
+
+def _load_assigner(source: str, codebook: Codebook, field: str, carried: list[str]) -> _Assigner:
+    from vlprep.store import FeatureStore
+
+    return _Assigner(FeatureStore(source), codebook, field, carried)
+
+
+def _assign_batch(model: _Assigner, batch: list[tuple[Item, Any]]) -> list[dict | Failure]:
+    ids = [item.id for item, _ in batch]
+    rows = _records(model.store, model.codebook, ids, model.field, model.carried, "cpu")
+    return [record if record is not None else Failure("assign", message) for _, record, message in rows]
+
+
+def _token_count(record: dict) -> float:
+    return float(len(record["tokens"]))
 
 
 def assign_store(
@@ -146,6 +190,22 @@ def assign_store(
         raise ValueError("an output store is needed unless in_place is set")
 
     carried = [name for name in CARRIED_FIELDS if name in store.fields]
+    if workers > 0:
+        return _assign_on_ray(
+            store,
+            codebook,
+            producer,
+            out,
+            field,
+            carried,
+            workers,
+            chunk_items,
+            shard_size,
+            overwrite,
+            address,
+            progress,
+            t0,
+        )
     ok = failed = 0
     tokens_total = 0
     with StoreWriter(
@@ -156,8 +216,8 @@ def assign_store(
         skipped = len(all_ids) - len(todo)
         if progress is not None and skipped:
             progress(skipped)
-        chunks = [todo[i : i + chunk_items] for i in range(0, len(todo), chunk_items)]
-        for results in _run_chunks(store, codebook, chunks, field, carried, workers, device, address):
+        for start in range(0, len(todo), chunk_items):
+            results = _records(store, codebook, todo[start : start + chunk_items], field, carried, device)
             for item_id, record, message in results:
                 if record is None:
                     writer.error(item_id, str(store.path), "assign", message)
@@ -168,49 +228,75 @@ def assign_store(
                     ok += 1
             if progress is not None:
                 progress(len(results))
-        seconds = time.perf_counter() - t0
-        summary = {
-            "command": "tokens assign",
-            "source": str(store.path),
-            "out": str(out),
-            "ok": ok,
-            "failed": failed,
-            "skipped": skipped,
-            "tokens": tokens_total,
-            "seconds": round(seconds, 3),
-            "items_per_s": round(ok / seconds, 2) if seconds > 0 else None,
-        }
+        summary = _summary(store, out, ok, failed, skipped, tokens_total, time.perf_counter() - t0)
         writer.record_run(summary)
     return summary
 
 
-def _run_chunks(store, codebook, chunks, field, carried, workers, device, address=None):
-    if workers <= 0:
-        for ids in chunks:
-            yield _records(store, codebook, ids, field, carried, device)
-        return
-    import ray
+def _summary(store, out, ok, failed, skipped, tokens, seconds) -> dict[str, Any]:
+    return {
+        "command": "tokens assign",
+        "source": str(store.path),
+        "out": str(out),
+        "ok": ok,
+        "failed": failed,
+        "skipped": skipped,
+        "tokens": int(tokens),
+        "seconds": round(seconds, 3),
+        "items_per_s": round(ok / seconds, 2) if seconds > 0 else None,
+    }
 
-    started = not ray.is_initialized()
-    if started:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
-    try:
-        task = ray.remote(num_cpus=0.5)(_remote_records)
-        store_ref, codebook_ref = ray.put(store), ray.put(codebook)
-        in_flight: deque = deque()
-        # Results are taken in submission order so the output store's order does not depend on timing.
-        for ids in chunks:
-            in_flight.append(task.remote(store_ref, codebook_ref, ids, field, carried))
-            if len(in_flight) >= 2 * workers:
-                yield ray.get(in_flight.popleft())
-        while in_flight:
-            yield ray.get(in_flight.popleft())
-    finally:
-        if started:
-            ray.shutdown()
+
+def _assign_on_ray(
+    store,
+    codebook,
+    producer,
+    out,
+    field,
+    carried,
+    workers,
+    chunk_items,
+    shard_size,
+    overwrite,
+    address,
+    progress,
+    t0,
+) -> dict[str, Any]:
+    """Chunks of items through `runner.run_job`: each actor opens the source store itself (on a cluster
+    it must be readable at the same path on every node)."""
+    spec = JobSpec(
+        kind="tokens",
+        producer=producer,
+        load_model=functools.partial(_load_assigner, str(store.path), codebook, field, carried),
+        run_batch=_assign_batch,
+        decode=None,
+        items_per_call=chunk_items,
+        unit="item",
+        measure=_token_count,
+        measure_name="tokens",
+        record_path=False,
+    )
+    items = [Item(item_id, str(store.path)) for item_id in store.ids()]
+    run = RunOptions(
+        workers=workers,
+        cpus_per_worker=0.5,
+        threads_per_worker=1,
+        decode_cpus=0.0,
+        address=address,
+        shard_size=shard_size,
+        overwrite=overwrite,
+        progress=False,
+    )
+    result = run_job(spec, items, out, run, on_progress=progress)
+    return _summary(
+        store,
+        out,
+        result["ok"],
+        result["failed"],
+        result["skipped"],
+        result.get("tokens", 0),
+        time.perf_counter() - t0,
+    )
 
 
 def _assign_in_place(store, codebook, field, device, progress, t0) -> dict[str, Any]:

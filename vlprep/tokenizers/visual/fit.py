@@ -21,14 +21,14 @@ def default_sample_size(levels: int, branching: int) -> int:
     return POINTS_PER_LEAF * branching**levels
 
 
-def _sample(features_source: Any, size: int, seed: int, field: str, progress: Any) -> tuple[np.ndarray, int]:
+def _sample(features_source: Any, size: int, seed: int, progress: Any) -> tuple[np.ndarray, int]:
     if isinstance(features_source, np.ndarray) and features_source.ndim == 2:
         n = len(features_source)
         if n <= size:
             return np.ascontiguousarray(features_source, np.float32), n
         idx = np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
         return np.ascontiguousarray(features_source[idx], np.float32), n
-    return sample_rows(features_source, size, seed=seed, field=field, progress=progress)
+    return sample_rows(features_source, size, seed=seed, progress=progress)
 
 
 def fit(
@@ -52,12 +52,14 @@ def fit(
 ) -> Codebook:
     """Fit a `levels`-deep, `branching`-way k-means tree.
 
-    `features_source`: an array [n, d], a store path or FeatureStore (its `field` is read), or a list of
-    these. `sample` rows are drawn uniformly (default: about 50 per leaf); the stores are streamed, so
-    memory is bounded by the sample. Nodes of a level are fitted by `threads` threads (default: faiss's
-    OpenMP thread count); the result does not depend on it. The `init_levels` top levels run `n_init`
-    k-means per node and keep the lowest error (the tree's shape depends most on them); deeper levels run
-    once. Rows with NaN or inf are left out (and counted). Callbacks report progress: `on_rows(n)` while
+    `features_source`: an array [n, d], an iterator of arrays (a store's rows:
+    `vlprep.pipelines.tokens.store_rows`), or a list of these; `field` only names the source in the
+    codebook's parameters. `sample` rows are drawn uniformly (default: about 50 per leaf); iterators are
+    streamed, so memory is bounded by the sample. Nodes of a level are fitted by `threads` threads
+    (default: faiss's OpenMP thread count); the result does not depend on it. The `init_levels` top levels
+    run `n_init` k-means per node and keep the lowest error (the tree's shape depends most on them);
+    deeper levels run once. Rows with NaN or inf are left out (and counted). Callbacks report progress:
+    `on_rows(n)` while
     sampling, `on_level(level, nodes)` and `on_node()` while fitting.
     """
     if levels < 1 or branching < 2:
@@ -67,7 +69,7 @@ def fit(
         raise ValueError(f"unknown normalisation {normalize!r}; choose one of {NORMALIZATIONS}")
     t0 = time.perf_counter()
     size = sample if sample is not None else default_sample_size(levels, branching)
-    x, seen = _sample(features_source, size, seed, field, on_rows)
+    x, seen = _sample(features_source, size, seed, on_rows)
     finite = np.isfinite(x).all(axis=1)
     dropped = int(len(x) - finite.sum())
     if dropped:

@@ -1,4 +1,5 @@
-"""A uniform sample of feature rows from one or more sources, read as a stream.
+"""A uniform sample of feature rows from arrays or iterators of arrays, read as a stream. Stores are
+read by the caller (`vlprep.pipelines.tokens.store_rows`): this module knows nothing of them.
 
 Memory stays bounded by the sample (`size` x dim float32) plus one item: rows are drawn by reservoir sampling
 (Algorithm R), vectorised over each item's rows, so the total number of rows need not be known in advance.
@@ -7,7 +8,6 @@ Memory stays bounded by the sample (`size` x dim float32) plus one item: rows ar
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,40 +63,30 @@ class Reservoir:
         return self._rows[: min(self.seen, self.size)]
 
 
-def _open_store(source: Any):
-    from vlprep.store import FeatureStore
-
-    return source if isinstance(source, FeatureStore) else FeatureStore(source)
-
-
-def iter_rows(sources: Any, field: str = "features") -> Iterator[np.ndarray]:
-    """2-D row blocks from: an array [n, d]; a store path or FeatureStore (its `field`, item by item); a
-    list or tuple of those; or any iterable of arrays."""
+def iter_rows(sources: Any) -> Iterator[np.ndarray]:
+    """2-D row blocks from: an array [n, d] (or [d], or [..., d]); a list or tuple of sources; or any
+    iterable of arrays (a store's field, as `vlprep.pipelines.tokens.store_rows` reads it)."""
     if isinstance(sources, np.ndarray):
         yield sources if sources.ndim == 2 else sources.reshape(-1, sources.shape[-1])
         return
-    if isinstance(sources, (str, Path)) or type(sources).__name__ == "FeatureStore":
-        store = _open_store(sources)
-        for _, value in store.iter_field(field):
-            yield np.asarray(value).reshape(-1, np.asarray(value).shape[-1])
-        return
     if isinstance(sources, (list, tuple)):
         for source in sources:
-            yield from iter_rows(source, field)
+            yield from iter_rows(source)
         return
-    if isinstance(sources, Iterable):
+    if isinstance(sources, Iterable) and not isinstance(sources, (str, bytes)):
         for block in sources:
-            yield from iter_rows(np.asarray(block), field)
+            yield from iter_rows(np.asarray(block))
         return
-    raise TypeError(f"cannot read features from {type(sources).__name__}")
+    raise TypeError(
+        f"cannot read features from {type(sources).__name__}: pass arrays or an iterator of them "
+        "(a store: vlprep.pipelines.tokens.store_rows)"
+    )
 
 
-def sample_rows(
-    sources: Any, size: int, seed: int = 0, field: str = "features", progress: Any = None
-) -> tuple[np.ndarray, int]:
+def sample_rows(sources: Any, size: int, seed: int = 0, progress: Any = None) -> tuple[np.ndarray, int]:
     """(uniform sample of at most `size` rows as float32 [m, d], number of rows seen)."""
     reservoir = Reservoir(size, seed)
-    for block in iter_rows(sources, field):
+    for block in iter_rows(sources):
         reservoir.add(block)
         if progress is not None:
             progress(len(block))
