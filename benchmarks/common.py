@@ -23,8 +23,11 @@ def machine() -> str:
     return f"{platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}"
 
 
-def report(name: str, rows: list[dict], ratios: dict[str, float]) -> None:
-    """Print a human table and one machine-readable RESULT line that `make bench` collects."""
+def report(
+    name: str, rows: list[dict], ratios: dict[str, float], values: dict[str, float] | None = None
+) -> None:
+    """Print a human table and one machine-readable RESULT line that `make bench` collects. `ratios` are
+    shown as N.NNx; `values` (measurements that are not ratios, with their unit in the key) as they are."""
     if rows:
         keys = list(rows[0])
         widths = {k: max(len(k), *(len(_fmt(r[k])) for r in rows)) for k in keys}
@@ -33,7 +36,12 @@ def report(name: str, rows: list[dict], ratios: dict[str, float]) -> None:
             print("  ".join(_fmt(r[k]).ljust(widths[k]) for k in keys))
     for key, value in ratios.items():
         print(f"{key}: {value:.2f}x")
-    print("RESULT " + json.dumps({"benchmark": name, "ratios": ratios, "machine": machine()}))
+    for key, value in (values or {}).items():
+        print(f"{key}: {value:.3g}")
+    result = {"benchmark": name, "ratios": ratios, "machine": machine(), "load": os.getloadavg()[0]}
+    if values:
+        result["values"] = values
+    print("RESULT " + json.dumps(result))
 
 
 def _fmt(v) -> str:

@@ -39,7 +39,8 @@ def main() -> None:
         for line in proc.stdout.splitlines():
             if line.startswith("RESULT "):
                 result = json.loads(line[len("RESULT ") :])
-                rows.extend((name, k, v) for k, v in result["ratios"].items())
+                rows.extend((name, k, f"{v:.2f}×") for k, v in result["ratios"].items())
+                rows.extend((name, k, f"{v:.3g}") for k, v in result.get("values", {}).items())
     lines = [
         "# Benchmark report",
         "",
@@ -48,7 +49,7 @@ def main() -> None:
         "",
         "| benchmark | ratio | value |",
         "|---|---|---|",
-        *(f"| {b} | {k} | {v:.2f}× |" for b, k, v in rows),
+        *(f"| {b} | {k} | {v} |" for b, k, v in rows),
     ]
     if failed:
         lines += ["", f"Failed: {', '.join(failed)}"]

@@ -146,3 +146,25 @@ def test_resources_the_cluster_cannot_host_are_refused(ray_by_value, tmp_path):
         run_job(_spec(), items, tmp_path / "g", RunOptions(gpus_per_worker=1, progress=False))
     with pytest.raises(PipelineError, match="decoding would starve"):
         run_job(_spec(), items, tmp_path / "c", RunOptions(workers=2, cpus_per_worker=1.0, progress=False))
+
+
+def test_defaults_fill_the_cluster():
+    from vlprep.pipelines.runner import fill_cluster
+
+    # this machine: one worker with both cores' threads, the CPUs less one decode task reserved
+    two = fill_cluster(RunOptions(), cpus=2, gpus=0)
+    assert (two.workers, two.cpus_per_worker, two.threads_per_worker, two.gpus_per_worker) == (1, 1.75, 2, 0)
+    # 16 cores: 4 workers x 4 threads; two such nodes: twice the workers
+    big = fill_cluster(RunOptions(), cpus=16, gpus=0)
+    assert (big.workers, big.threads_per_worker) == (4, 4) and big.workers * big.cpus_per_worker <= 15.75
+    assert fill_cluster(RunOptions(), cpus=32, gpus=0, nodes=2).workers == 8
+    # no decode tasks (video): nothing reserved
+    assert fill_cluster(RunOptions(), cpus=2, gpus=0, decodes=False).cpus_per_worker == 2
+    # GPUs: one worker per GPU, one CPU each, the rest for decoding
+    gpu = fill_cluster(RunOptions(), cpus=16, gpus=8)
+    assert (gpu.workers, gpu.gpus_per_worker, gpu.cpus_per_worker, gpu.threads_per_worker) == (8, 1, 1, 1)
+    # what is given is kept; the rest is derived from it
+    given = fill_cluster(RunOptions(workers=3, threads_per_worker=1), cpus=16, gpus=0)
+    assert (given.workers, given.threads_per_worker, given.cpus_per_worker) == (3, 1, 5.25)
+    assert fill_cluster(RunOptions(cpus_per_worker=0.5), cpus=2, gpus=0).workers == 3
+    assert fill_cluster(RunOptions(gpus_per_worker=0), cpus=4, gpus=2).gpus_per_worker == 0

@@ -39,30 +39,31 @@ def _options(f: Callable) -> Callable:
         click.option("--out", required=True, help="The store directory (created, or resumed if it exists)."),
         click.option(
             "--workers",
-            default=1,
-            show_default=True,
+            default=None,
             type=click.IntRange(min=1),
-            help="Model actors (each loads the model once).",
+            help="Model actors, each loads the model once  [default: one per GPU; on CPUs as many as "
+            "fill the nodes with --threads-per-worker threads each].",
         ),
         click.option(
             "--cpus-per-worker",
-            default=1.0,
-            show_default=True,
+            default=None,
             type=click.FloatRange(min=0.01),
-            help="Ray CPUs per model actor; fractional values leave room for decoding.",
+            help="Ray CPUs per model actor, fractional allowed  [default: 1 on GPU; on CPU the CPUs "
+            "left after one decode task, shared by the workers].",
         ),
         click.option(
             "--gpus-per-worker",
-            default=0.0,
-            show_default=True,
+            default=None,
             type=click.FloatRange(min=0),
-            help="GPUs per model actor (> 0 runs the model on CUDA).",
+            help="GPUs per model actor; > 0 runs the model on CUDA  [default: 1 when the cluster has "
+            "GPUs, else 0].",
         ),
         click.option(
             "--threads-per-worker",
             type=click.IntRange(min=1),
             default=None,
-            help="torch threads in each actor  [default: ceil(--cpus-per-worker)].",
+            help="torch threads in each actor  [default: ceil(--cpus-per-worker); up to 4 when the "
+            "workers are chosen for you].",
         ),
         click.option(
             "--decode-cpus",
@@ -145,10 +146,14 @@ def run_options(params: dict[str, Any]) -> Any:
     )
 
 
-def resolve_device(device: str | None, gpus_per_worker: float) -> str:
-    """The actors' device: explicit, else CUDA exactly when GPUs are reserved for them."""
+def resolve_device(device: str | None, gpus_per_worker: float | None) -> str | None:
+    """The actors' device: explicit, else CUDA exactly when GPUs are reserved for them. With GPUs left
+    to the cluster (None), each actor uses CUDA when Ray gave it a GPU (Ray hides GPUs from actors
+    that reserve none)."""
     if device:
         return device
+    if gpus_per_worker is None:
+        return None
     return "cuda" if gpus_per_worker > 0 else "cpu"
 
 

@@ -72,7 +72,7 @@ def run_demo(
     from vlprep.interop.stores import export_store
     from vlprep.pipelines.regions import RegionOptions, run_regions
     from vlprep.pipelines.runner import RunOptions, ray_session
-    from vlprep.pipelines.tokens import assign_store
+    from vlprep.pipelines.tokens import assign_store, store_rows
     from vlprep.pipelines.video import VideoOptions, run_video
     from vlprep.render import render
     from vlprep.store import FeatureStore, verify
@@ -129,7 +129,7 @@ def run_demo(
     codebook_path = out / "codebook.h5"
 
     def tokens_stage() -> tuple[int, int]:
-        codebook = fit(stores["video"], levels=2, branching=3, seed=0)
+        codebook = fit(store_rows(stores["video"]), levels=2, branching=3, seed=0)
         codebook.save(codebook_path)
         summary = assign_store(stores["video"], codebook_path, stores["video-tokens"], overwrite=True)
         return summary.get("items", len(FeatureStore(stores["video-tokens"]))), 0

@@ -14,7 +14,7 @@ import numpy as np
 
 from vlprep.checksums import file_sha256
 from vlprep.pipelines.inputs import IMAGE_EXTENSIONS, Item, list_items
-from vlprep.pipelines.runner import Failure, JobSpec, RunOptions, run_job
+from vlprep.pipelines.runner import Failure, JobSpec, RunOptions, cpu_only, run_job
 
 
 @dataclass
@@ -198,4 +198,4 @@ def run_regions(
     run summary. Python form of `vlprep regions`."""
     options = options or RegionOptions()
     items = list_items(inputs, IMAGE_EXTENSIONS)
-    return run_job(regions_job(options, batch_size), items, out, run)
+    return run_job(regions_job(options, batch_size), items, out, cpu_only(run, options.device))

@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import queue
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -61,9 +63,12 @@ class JobSpec:
 
 @dataclass
 class RunOptions:
-    workers: int = 1
-    cpus_per_worker: float = 1.0
-    gpus_per_worker: float = 0.0
+    """Ray resources and store settings of a job. `workers`, `cpus_per_worker`, `gpus_per_worker` and
+    `threads_per_worker` left at None are chosen from the cluster when it is known (`fill_cluster`)."""
+
+    workers: int | None = None
+    cpus_per_worker: float | None = None
+    gpus_per_worker: float | None = None
     threads_per_worker: int | None = None  # torch threads in each actor; default ceil(cpus_per_worker)
     decode_cpus: float = 0.25
     in_flight_per_worker: int = 2
@@ -76,6 +81,52 @@ class RunOptions:
     compression: str | None = None
     overwrite: bool = False
     progress: bool = True
+    # finished batches waiting for the writer thread; beyond this the driver waits (backpressure)
+    commit_queue: int = 8
+
+
+# Torch threads per CPU worker when the cluster chooses: intra-op parallelism of a CNN scales well up
+# to a few threads, beyond that more actors with fewer threads each use the cores better.
+MAX_THREADS_PER_WORKER = 4
+
+
+def fill_cluster(
+    opts: RunOptions, cpus: float, gpus: float, nodes: int = 1, decodes: bool = True
+) -> RunOptions:
+    """The options with every resource left at None chosen to fill the cluster: on GPUs one worker per
+    GPU; on CPUs workers x threads per worker = the node's CPUs, less one decode task's share
+    (`decode_cpus`, when the job has decode tasks). Values given explicitly are kept."""
+    decode = opts.decode_cpus if decodes else 0.0
+    gpw = opts.gpus_per_worker
+    if gpw is None:
+        gpw = 1.0 if gpus >= 1 else 0.0
+    workers, cpw = opts.workers, opts.cpus_per_worker
+    if gpw > 0:
+        if workers is None:
+            workers = max(1, int(gpus // gpw + 1e-9))
+        if cpw is None:
+            cpw = min(1.0, max(0.01, (cpus - decode) / workers))
+    else:
+        per_node = max(1.0, cpus / max(1, nodes))
+        if workers is None and cpw is None:
+            threads = opts.threads_per_worker or min(int(per_node), MAX_THREADS_PER_WORKER)
+            workers = max(1, nodes * int(per_node // max(1, threads)))
+        elif workers is None:
+            workers = max(1, int((cpus - decode) // cpw + 1e-9))
+        if cpw is None:
+            cpw = max(0.01, (cpus - decode) / workers)
+    threads = opts.threads_per_worker or max(1, math.ceil(cpw - 1e-9))
+    return replace(
+        opts, workers=workers, cpus_per_worker=round(cpw, 4), gpus_per_worker=gpw, threads_per_worker=threads
+    )
+
+
+def cpu_only(opts: RunOptions | None, device: str | None) -> RunOptions:
+    """A model pinned to a non-CUDA device reserves no GPUs, whatever the cluster has."""
+    opts = opts or RunOptions()
+    if device and not str(device).startswith("cuda") and opts.gpus_per_worker is None:
+        return replace(opts, gpus_per_worker=0.0)
+    return opts
 
 
 @dataclass
@@ -201,9 +252,15 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         ray.shutdown()
 
 
-def _check_resources(ray: Any, opts: RunOptions) -> None:
+def _cluster(ray: Any) -> tuple[float, float, int]:
+    """(CPUs, GPUs, alive nodes) of the cluster."""
     total = ray.cluster_resources()
-    cpus, gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
+    nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+    return total.get("CPU", 0.0), total.get("GPU", 0.0), max(1, nodes)
+
+
+def _check_resources(ray: Any, opts: RunOptions) -> None:
+    cpus, gpus, _ = _cluster(ray)
     if opts.gpus_per_worker > 0 and gpus < opts.gpus_per_worker:
         raise PipelineError(f"--gpus-per-worker {opts.gpus_per_worker} but the Ray cluster has {gpus:g} GPUs")
     if opts.cpus_per_worker + opts.decode_cpus > cpus:
@@ -227,7 +284,7 @@ class _Pool:
 
     def __init__(self, ray: Any, spec: JobSpec, opts: RunOptions):
         self.ray = ray
-        threads = opts.threads_per_worker or max(1, math.ceil(opts.cpus_per_worker))
+        threads = opts.threads_per_worker
         self.actor_cls = ray.remote(ModelWorker).options(
             num_cpus=opts.cpus_per_worker,
             num_gpus=opts.gpus_per_worker,
@@ -294,10 +351,12 @@ def run_job(
     from vlprep.store import StoreWriter
 
     opts = options or RunOptions()
-    if opts.workers < 1:
+    if opts.workers is not None and opts.workers < 1:
         raise PipelineError("--workers must be at least 1")
     if spec.producer is None and spec.describe is None:
         raise PipelineError("a job needs a producer or a describe function")
+    if spec.decode is None and opts.decode_cpus:
+        opts = replace(opts, decode_cpus=0.0)  # no decode tasks: nothing to reserve for them
     started_at, t0 = _now(), time.perf_counter()
     tally = _Tally()
     by_id = {item.id: item for item in items}
@@ -306,8 +365,10 @@ def run_job(
         ray: Any = None
 
         def start_pool() -> _Pool:
-            nonlocal ray
+            nonlocal ray, opts
             ray = stack.enter_context(ray_session(opts.address, opts.num_cpus))
+            cpus, gpus, nodes = _cluster(ray)
+            opts = fill_cluster(opts, cpus, gpus, nodes, decodes=spec.decode is not None)
             _check_resources(ray, opts)
             started = _Pool(ray, spec, opts)
             stack.callback(started.shutdown)
@@ -363,6 +424,89 @@ def run_job(
     return summary
 
 
+class _Committer:
+    """The store's side of the driver, on its own thread: every per-item step (record dicts, error rows,
+    shard writes and index commits) runs here, so the driver's loop only waits on Ray and hands results
+    over. The queue is bounded: when shards cannot be written as fast as results arrive, the driver
+    waits, and no more batches are submitted (backpressure instead of memory growth). Returned arrays
+    are read-only views of Ray's object store (zero copy); they are copied once, into the shard."""
+
+    def __init__(
+        self,
+        writer: Any,
+        spec: JobSpec,
+        tally: _Tally,
+        bar: Any,
+        on_progress: Callable[[int], None] | None,
+        size: int,
+    ) -> None:
+        self.writer, self.spec, self.tally, self.bar = writer, spec, tally, bar
+        self.on_progress = on_progress
+        self.queue: queue.Queue = queue.Queue(maxsize=max(1, size))
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._loop, name="vlprep-commit", daemon=True)
+        self.thread.start()
+
+    def put(self, entry: tuple) -> None:
+        while True:
+            self.raise_error()
+            try:
+                self.queue.put(entry, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise PipelineError(f"writing the store failed: {_describe(self.error)}") from self.error
+
+    def close(self) -> None:
+        """Commits what is queued, then stops the thread."""
+        if self.thread.is_alive():
+            if self.error is None:
+                self.put(None)
+            self.thread.join()
+        self.raise_error()
+
+    def _loop(self) -> None:
+        while True:
+            entry = self.queue.get()
+            if entry is None:
+                return
+            try:
+                self._commit(*entry)
+            except BaseException as exc:  # noqa: BLE001 - handed to the driver, which stops the job
+                self.error = exc
+                return
+
+    def _commit(self, items: list[Item], outcomes: list) -> None:
+        spec, tally, writer = self.spec, self.tally, self.writer
+        done = 0
+        for item, outcome in zip(items, outcomes, strict=True):
+            if isinstance(outcome, Failure):
+                writer.error(item.id, item.path, outcome.stage, outcome.message)
+                tally.failed += 1
+                tally.stages[outcome.stage] += 1
+            else:
+                record = dict(outcome)
+                if spec.record_path:
+                    record["path"] = item.path
+                if spec.measure is not None:
+                    tally.measure += float(spec.measure(record))
+                writer.add(item.id, record)
+                tally.ok += 1
+            done += 1
+        self.bar.update(done)
+        if self.on_progress is not None:
+            self.on_progress(done)
+        postfix = {"failed": tally.failed} if tally.failed else {}
+        if spec.measure is not None:
+            rate = tally.measure / max(self.bar.format_dict["elapsed"], 1e-9)
+            postfix[spec.measure_name.replace("_seconds", "_s") + "/s"] = f"{rate:.2f}"
+        if postfix:
+            self.bar.set_postfix(postfix, refresh=False)
+
+
 def _drive(
     ray: Any,
     pool: _Pool,
@@ -375,36 +519,32 @@ def _drive(
 ) -> None:
     from tqdm import tqdm
 
-    queue = _batches(todo, spec.items_per_call)
+    batches = _batches(todo, spec.items_per_call)
     decode_task = ray.remote(decode_batch).options(num_cpus=opts.decode_cpus) if spec.decode else None
     max_deaths = opts.max_worker_deaths if opts.max_worker_deaths is not None else 10 + 2 * opts.workers
     in_flight: dict[Any, tuple[_Batch, int, Any]] = {}
     bar = tqdm(total=len(todo), unit=spec.unit, disable=not opts.progress, dynamic_ncols=True, smoothing=0.1)
-
-    def record_failure(item: Item, failure: Failure) -> None:
-        writer.error(item.id, item.path, failure.stage, failure.message)
-        tally.failed += 1
-        tally.stages[failure.stage] += 1
-        bar.update(1)
+    committer = _Committer(writer, spec, tally, bar, on_progress, opts.commit_queue)
 
     def retry(batch: _Batch, stage: str, message: str) -> None:
         # A batch that killed its worker is split, so that one poisonous item cannot sink the others.
         tally.retried += len(batch.items)
         attempts = batch.attempts + 1
         if len(batch.items) > 1:
-            queue.extendleft(_Batch([item], attempts) for item in reversed(batch.items))
+            batches.extendleft(_Batch([item], attempts) for item in reversed(batch.items))
         elif attempts > opts.max_retries:
-            record_failure(batch.items[0], Failure(stage, f"{message} (after {attempts} attempts)"))
+            failure = Failure(stage, f"{message} (after {attempts} attempts)")
+            committer.put((batch.items, [failure]))
         else:
-            queue.appendleft(_Batch(batch.items, attempts))
+            batches.appendleft(_Batch(batch.items, attempts))
 
     try:
-        while queue or in_flight:
-            while queue:
+        while batches or in_flight:
+            while batches:
                 slot = pool.pick(opts.in_flight_per_worker)
                 if slot is None:
                     break
-                batch = queue.popleft()
+                batch = batches.popleft()
                 if decode_task is not None:
                     payload = decode_task.remote(spec.decode, batch.items)
                 else:
@@ -414,6 +554,7 @@ def _drive(
                 in_flight[ref] = (batch, slot, actor)
                 pool.load[slot] += 1
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
+            committer.raise_error()
             for ref in ready:
                 batch, slot, actor = in_flight.pop(ref)
                 if pool.actors[slot] is actor:
@@ -436,25 +577,12 @@ def _drive(
                     retry(batch, "decode" if from_decode else "model", _describe(exc))
                     continue
                 tally.nodes[result["node"]] += len(batch.items)
-                items = {item.id: item for item in batch.items}
-                for item_id, outcome in result["outcomes"]:
-                    item = items[item_id]
-                    if isinstance(outcome, Failure):
-                        record_failure(item, outcome)
-                        continue
-                    record = dict(outcome)
-                    if spec.record_path:
-                        record["path"] = item.path
-                    if spec.measure is not None:
-                        tally.measure += float(spec.measure(record))
-                    writer.add(item.id, record)
-                    tally.ok += 1
-                    bar.update(1)
-                postfix = {"failed": tally.failed} if tally.failed else {}
-                if spec.measure is not None:
-                    rate = tally.measure / max(bar.format_dict["elapsed"], 1e-9)
-                    postfix[spec.measure_name.replace("_seconds", "_s") + "/s"] = f"{rate:.2f}"
-                if postfix:
-                    bar.set_postfix(postfix, refresh=False)
+                # outcomes come back in the order of batch.items (ModelWorker.process keeps it)
+                committer.put((batch.items, [outcome for _, outcome in result["outcomes"]]))
+        committer.close()
     finally:
+        if committer.thread.is_alive():
+            # an error in the driver: what already arrived is still committed, then the job stops
+            with contextlib.suppress(BaseException):
+                committer.close()
         bar.close()

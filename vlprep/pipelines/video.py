@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vlprep.pipelines.inputs import VIDEO_EXTENSIONS, Item, list_items
-from vlprep.pipelines.runner import Failure, JobSpec, RunOptions, run_job
+from vlprep.pipelines.runner import Failure, JobSpec, RunOptions, cpu_only, run_job
 
 
 @dataclass
@@ -93,5 +93,6 @@ def run_video(
 ) -> dict:
     """Extracts clip features for every video named by `inputs` into the store at `out`; returns the run
     summary. Python form of `vlprep video`."""
+    options = options or VideoOptions()
     items = list_items(inputs, VIDEO_EXTENSIONS, tar_members=False)
-    return run_job(video_job(options or VideoOptions()), items, out, run)
+    return run_job(video_job(options), items, out, cpu_only(run, options.device))

@@ -36,7 +36,9 @@ def connect(path: Path, readonly: bool) -> sqlite3.Connection:
     if readonly:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60, check_same_thread=False)
     else:
-        conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+        # The pipeline's writer runs on a commit thread of the process that opened it (one thread at a
+        # time: the StoreWriter is never shared), so the connection is not tied to its creating thread.
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA synchronous=FULL")
         conn.executescript(SCHEMA_SQL)
     return conn
