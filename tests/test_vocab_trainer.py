@@ -2,37 +2,58 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 
 import pytest
 
-from vlprep.tokenizers.subword import wordpiece_trainer
-from vlprep.tokenizers.subword.wordpiece_trainer import merged_piece, train_wordpiece
+from vlprep.tokenizers.subword import BertPreTokenizer, WordPieceTokenizer, wordpiece_trainer
+from vlprep.tokenizers.subword.wordpiece_trainer import likelihood_gain, merged_piece, train_wordpiece
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
-def reference_train(word_counts, vocab_size, criterion, min_frequency, initial, max_piece_length=None):
-    """Recount every pair and symbol from scratch before each merge: slow, obviously right."""
+def reference_train(
+    word_counts, vocab_size, criterion, min_frequency, initial, max_piece_length=None, min_gain=None
+):
+    """Recount every pair and symbol from scratch and score every pair before each merge: slow, obviously
+    right. Returns (tokens, merges)."""
     strings = list(initial)
     sid = {s: i for i, s in enumerate(strings)}
     words = [([sid[w[0]]] + [sid["##" + ch] for ch in w[1:]], c) for w, c in word_counts.items()]
     excluded = set()
+    merges = []
     while len(strings) < vocab_size:
-        pairs, symbols = Counter(), Counter()
+        pairs, symbols, merged_by = Counter(), Counter(), Counter()
         for syms, c in words:
             for s in syms:
                 symbols[s] += c
             for x, y in zip(syms, syms[1:]):
                 pairs[(x, y)] += c
+            for x, y in set(zip(syms, syms[1:])):  # occurrences a merge would replace
+                i = n = 0  # left to right, non-overlapping (matters where x == y)
+                while i + 1 < len(syms):
+                    if syms[i] == x and syms[i + 1] == y:
+                        n += 1
+                        i += 2
+                    else:
+                        i += 1
+                merged_by[(x, y)] += n * c
+        total = sum(symbols.values())
         cands = [(k, v) for k, v in pairs.items() if v >= min_frequency and k not in excluded]
         if not cands:
             break
         if criterion == "likelihood":
-            (a, b), _ = min(cands, key=lambda kv: (-(kv[1] / (symbols[kv[0][0]] * symbols[kv[0][1]])), kv[0]))
+            scored = [
+                (-likelihood_gain(merged_by[k], symbols[k[0]], symbols[k[1]], total, k[0] == k[1]), k)
+                for k, _ in cands
+            ]
         else:
-            (a, b), _ = min(cands, key=lambda kv: (-kv[1], kv[0]))
+            scored = [(-v, k) for k, v in cands]
+        neg, (a, b) = min(scored)
+        if min_gain is not None and -neg < min_gain:
+            break
         piece = merged_piece(strings[a], strings[b])
         if max_piece_length is not None and len(piece.removeprefix("##")) > max_piece_length:
             excluded.add((a, b))
@@ -40,6 +61,7 @@ def reference_train(word_counts, vocab_size, criterion, min_frequency, initial, 
         if piece not in sid:
             sid[piece] = len(strings)
             strings.append(piece)
+        merges.append((strings[a], strings[b]))
         new = sid[piece]
         merged = []
         for syms, c in words:
@@ -53,25 +75,41 @@ def reference_train(word_counts, vocab_size, criterion, min_frequency, initial, 
                     i += 1
             merged.append((out, c))
         words = merged
-    return strings
+    return strings, merges
 
 
-def test_criteria_disagree_on_first_merge():
-    # "ab" is the most frequent pair; "zq" is rarer, but z and q never occur apart, so merging them gains
-    # the most likelihood: 4 / (4 * 4) = 0.25 against 12 / (42 * 12) for a + ##b.
-    counts = {"ab": 12, "ac": 10, "ad": 10, "ae": 10, "zq": 4}
-    base = len(SPECIALS) + len("abcdeqz") + len("bcdeq")
-    lik = train_wordpiece(counts, base + 1, criterion="likelihood")
-    freq = train_wordpiece(counts, base + 1, criterion="frequency")
-    assert lik.tokens[base:] == ["zq"]
-    assert freq.tokens[base:] == ["ab"]
-    assert lik.merges == [("z", "##q")] and freq.merges == [("a", "##b")]
+def unigram_log_likelihood(symbol_counts):
+    n = sum(symbol_counts)
+    return sum(c * math.log(c / n) for c in symbol_counts if c > 0)
+
+
+def test_likelihood_gain_is_the_change_in_corpus_likelihood():
+    # L recomputed from the symbol counts before and after merging, against the closed form
+    rng = random.Random(0)
+    for _ in range(2000):
+        same = rng.random() < 0.3
+        c = rng.randint(1, 50)
+        count_a = rng.randint(2 * c if same else c, 400)
+        count_b = count_a if same else rng.randint(c, 400)
+        others = [rng.randint(0, 300) for _ in range(rng.randint(0, 5))]
+        before = [count_a, *others] if same else [count_a, count_b, *others]
+        after = [count_a - 2 * c, c, *others] if same else [count_a - c, count_b - c, c, *others]
+        expected = unigram_log_likelihood(after) - unigram_log_likelihood(before)
+        got = likelihood_gain(c, count_a, count_b, sum(before), same)
+        assert got == pytest.approx(expected, rel=1e-9, abs=1e-7)
+
+
+def test_likelihood_gain_is_not_the_old_ratio():
+    # by the ratio c/(c_a c_b), 3 occurrences of two symbols seen only together (1/3) beat 100 of two
+    # seen 200 times each (1/400); the likelihood gains the other way round
+    n = 10_000
+    assert likelihood_gain(100, 200, 200, n) > 10 * likelihood_gain(3, 3, 3, n) > 0
 
 
 def test_vocabulary_layout_and_exact_size():
     counts = {"hello": 5, "help": 3, "yellow": 4, "low": 7, "fellow": 2}
-    vocab = train_wordpiece(counts, 30, criterion="likelihood", min_frequency=1)
-    assert len(vocab.tokens) == 30 and len(set(vocab.tokens)) == 30
+    vocab = train_wordpiece(counts, 27, criterion="likelihood", min_frequency=1)
+    assert len(vocab.tokens) == 27 and len(set(vocab.tokens)) == 27
     assert vocab.tokens[:5] == list(SPECIALS)
     alphabet = vocab.tokens[5 : 5 + vocab.alphabet_size]
     initial = [t for t in alphabet if not t.startswith("##")]
@@ -89,19 +127,39 @@ def test_stops_when_pairs_run_out():
     assert len(vocab.tokens) == 5 + 5 + 2
 
 
+def test_criteria_disagree_where_the_gain_is_not_the_count():
+    # "e ##x" is the most frequent pair, but e and ##x are as common apart as together: joining them
+    # lowers the likelihood (gain < 0); "t ##h" is rarer, and t and h only occur together
+    counts = {"ex": 500, "ey": 450, "ez": 450, "ax": 450, "bx": 450, "th": 200}
+    base = len(SPECIALS) + len("abehtxyz") + len(["##h", "##x", "##y", "##z"])
+    lik = train_wordpiece(counts, base + 1, criterion="likelihood")
+    freq = train_wordpiece(counts, base + 1, criterion="frequency")
+    assert freq.merges == [("e", "##x")]
+    assert lik.merges == [("t", "##h")]
+    n = 2 * sum(counts.values())
+    assert likelihood_gain(500, 1400, 1400, n) < 0 < likelihood_gain(200, 200, 200, n)
+
+
+def random_corpus(rng):
+    # "#" makes merged pieces collide with "##" continuation symbols ("#" + "##" -> "##", ...); "aaaa"
+    # runs test the a == b case (a merge replaces fewer occurrences than there are adjacent pairs)
+    alphabet = rng.choice(["abcde"[: rng.randint(2, 5)], "ab#", "#", "aab"])
+    counts: dict[str, int] = {}
+    for _ in range(rng.randint(1, 30)):
+        w = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9)))
+        counts[w] = counts.get(w, 0) + rng.randint(1, 20)
+    return counts
+
+
 @pytest.mark.parametrize("criterion", ["likelihood", "frequency"])
 def test_matches_reference_on_random_corpora(criterion):
     rng = random.Random(7)
-    for _ in range(120):
-        # "#" makes merged pieces collide with "##" continuation symbols ("#" + "##" -> "##", ...)
-        alphabet = rng.choice(["abcde"[: rng.randint(2, 5)], "ab#", "#"])
-        counts: dict[str, int] = {}
-        for _ in range(rng.randint(1, 30)):
-            w = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9)))
-            counts[w] = counts.get(w, 0) + rng.randint(1, 20)
+    for _ in range(150):
+        counts = random_corpus(rng)
         min_frequency = rng.choice([1, 2, 3])
         vocab_size = rng.randint(8, 70)
         max_len = rng.choice([None, None, 3])
+        min_gain = rng.choice([None, None, 0.0, 5.0]) if criterion == "likelihood" else None
         ours = train_wordpiece(
             counts,
             vocab_size,
@@ -109,17 +167,43 @@ def test_matches_reference_on_random_corpora(criterion):
             min_frequency=min_frequency,
             special_tokens=["[UNK]"],
             max_piece_length=max_len,
+            min_gain=min_gain,
+            eps=rng.choice([0.05, 0.5]),
         )
         initial = ours.tokens[: 1 + ours.alphabet_size]
-        expected = reference_train(counts, vocab_size, criterion, min_frequency, initial, max_len)
-        assert ours.tokens == expected, (counts, vocab_size, min_frequency)
+        tokens, merges = reference_train(
+            counts, vocab_size, criterion, min_frequency, initial, max_len, min_gain
+        )
+        assert ours.merges == merges, (counts, vocab_size, min_frequency)
+        assert ours.tokens == tokens
+
+
+def test_matches_reference_on_real_text(real_text):
+    # English prose (Python's own docstrings), where word frequencies are Zipfian and many pairs tie
+    counts = BertPreTokenizer().count_words("\n".join(real_text[:400]))
+    ours = train_wordpiece(counts, 700, special_tokens=["[UNK]"])
+    tokens, merges = reference_train(counts, 700, "likelihood", 2, ours.tokens[: 1 + ours.alphabet_size])
+    assert len(merges) > 400
+    assert ours.merges == merges
+    assert ours.tokens == tokens
+
+
+def test_min_gain_stops_early():
+    rng = random.Random(5)
+    counts = Counter("".join(rng.choice("abcdefg") for _ in range(rng.randint(2, 8))) for _ in range(300))
+    full = train_wordpiece(counts, 400, min_frequency=1)
+    stopped = train_wordpiece(counts, 400, min_frequency=1, min_gain=0.0)
+    assert len(stopped.tokens) < len(full.tokens)
+    assert stopped.tokens == full.tokens[: len(stopped.tokens)]
+    with pytest.raises(ValueError):
+        train_wordpiece(counts, 400, criterion="frequency", min_gain=0.0)
 
 
 def test_refresh_tolerance_does_not_change_result():
     rng = random.Random(3)
     counts = Counter("".join(rng.choice("abcdefg") for _ in range(rng.randint(2, 10))) for _ in range(400))
-    runs = [train_wordpiece(counts, 200, eps=eps).tokens for eps in (0.001, 0.05, 0.5)]
-    assert runs[0] == runs[1] == runs[2]
+    runs = [train_wordpiece(counts, 200, eps=eps).tokens for eps in (0.001, 0.05, 0.5, 3.0)]
+    assert runs[0] == runs[1] == runs[2] == runs[3]
 
 
 def test_symbol_ids_skip_the_surrogate_block(monkeypatch):
@@ -151,3 +235,30 @@ def test_min_frequency_filters_candidates():
 def test_rejects_unknown_criterion():
     with pytest.raises(ValueError):
         train_wordpiece({"ab": 1}, 10, criterion="bpe")
+
+
+def test_likelihood_vocabulary_is_usable_on_real_text(real_text):
+    # The defect this criterion replaced (count(ab)/(count(a)count(b))) left "the", "and", "that" out of an
+    # 8000-piece vocabulary and needed 2.6 tokens per held-out word against 1.05 for frequency.
+    cut = len(real_text) * 85 // 100
+    pre = BertPreTokenizer()
+    counts = pre.count_words("\n".join(real_text[:cut]))
+    held_out = pre.words("\n".join(real_text[cut:]))
+    tokens = {}
+    for criterion in ("likelihood", "frequency"):
+        vocab = train_wordpiece(counts, 2000, criterion=criterion)
+        assert len(vocab.tokens) == 2000
+        if criterion == "likelihood":
+            assert [w for w, _ in counts.most_common(100) if w not in set(vocab.tokens)] == []
+        tok = WordPieceTokenizer(vocab.tokens)
+        tokens[criterion] = sum(len(tok.tokenize_word(w)) for w in held_out)
+    assert tokens["likelihood"] <= 1.05 * tokens["frequency"]
+
+
+@pytest.fixture(scope="module")
+def real_text():
+    from real_text import stdlib_docstring_lines
+
+    lines = stdlib_docstring_lines()
+    assert len(lines) > 10_000
+    return lines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -42,7 +43,30 @@ def _corpus_options(fn):
 
 @click.group("vocab")
 def vocab_group() -> None:
-    """Train subword vocabularies: BPE and unigram (sentencepiece) or WordPiece (likelihood merges)."""
+    """Train subword vocabularies: BPE and unigram (sentencepiece) or WordPiece (likelihood merges), and
+    compare them (`vocab eval`)."""
+
+
+def _bar(desc: str, unit: str, as_json: bool) -> tqdm:
+    # disable=None: only on a terminal, so that logs are not filled with progress bars
+    return tqdm(desc=desc, unit=unit, disable=as_json or None, leave=False, file=sys.stderr)
+
+
+def _run(job, bars: list) -> object:
+    """Run a vocabulary job; on failure close the progress bars first, then print one line."""
+    from vlprep.tokenizers.subword.errors import VocabError
+
+    try:
+        return job()
+    except VocabError as exc:
+        error, code = str(exc), 2 if exc.usage else 1
+    except (RuntimeError, ValueError, OSError) as exc:
+        error, code = str(exc), 1
+    finally:
+        for bar in bars:
+            if bar is not None:
+                bar.close()
+    fail(error, code=code)
 
 
 def _spm_command(model_type: str):
@@ -96,25 +120,25 @@ def _spm_command(model_type: str):
         except ValueError as exc:
             fail(str(exc), code=2)
         symbols = [s for s in user_defined_symbols.split(",") if s]
-        with tqdm(desc="lines read", unit=" lines", disable=as_json, leave=False) as bar:
-            try:
-                summary = build_sentencepiece(
-                    corpora,
-                    out,
-                    model_type=model_type,
-                    vocab_size=vocab_size,
-                    field=field,
-                    fmt=fmt,
-                    input_sentence_size=input_sentence_size,
-                    character_coverage=character_coverage,
-                    byte_fallback=byte_fallback,
-                    user_defined_symbols=symbols,
-                    options=options,
-                    on_lines=bar.update,
-                    verbose=verbose,
-                )
-            except (RuntimeError, ValueError, OSError) as exc:
-                fail(str(exc))
+        bar = _bar("lines read", " lines", as_json)
+        summary = _run(
+            lambda: build_sentencepiece(
+                corpora,
+                out,
+                model_type=model_type,
+                vocab_size=vocab_size,
+                field=field,
+                fmt=fmt,
+                input_sentence_size=input_sentence_size,
+                character_coverage=character_coverage,
+                byte_fallback=byte_fallback,
+                user_defined_symbols=symbols,
+                options=options,
+                on_lines=bar.update,
+                verbose=verbose,
+            ),
+            [bar],
+        )
         _finish(summary, as_json)
 
     command.__doc__ = (
@@ -135,8 +159,16 @@ vocab_group.command("unigram")(_spm_command("unigram"))
     type=click.Choice(["likelihood", "frequency"]),
     default="likelihood",
     show_default=True,
-    help="likelihood: count(ab)/(count(a)count(b)) (WordPiece as published); frequency: count(ab) "
-    "(what Hugging Face's WordPieceTrainer does).",
+    help="likelihood: the pair whose merge most raises the corpus likelihood under a unigram model "
+    "(WordPiece as published); frequency: the most frequent pair (what Hugging Face's WordPieceTrainer "
+    "does).",
+)
+@click.option(
+    "--min-gain",
+    type=float,
+    default=None,
+    help="likelihood only: stop once the best merge raises the log-likelihood by less than this (0: stop "
+    "when no merge raises it)  [default: fill --vocab-size].",
 )
 @click.option("--cased", is_flag=True, help="Keep case and accents (no lower-casing, no accent stripping).")
 @click.option(
@@ -187,6 +219,7 @@ def wordpiece_cmd(
     fmt,
     as_json,
     criterion,
+    min_gain,
     cased,
     min_frequency,
     limit_alphabet,
@@ -200,24 +233,20 @@ def wordpiece_cmd(
     (Hugging Face)."""
     from vlprep.tokenizers.subword.build import build_wordpiece
 
+    if min_gain is not None and criterion != "likelihood":
+        fail("--min-gain applies to --criterion likelihood only", code=2)
     specials = [s for s in special_tokens.split(",") if s]
-    lines_bar = tqdm(desc="lines read", unit=" lines", disable=as_json, leave=False)
-    merges_bar = None
+    lines_bar = _bar("lines read", " lines", as_json)
+    bars = [lines_bar, None]
 
     def on_merges(n: int) -> None:
-        nonlocal merges_bar
-        if merges_bar is None:
+        if bars[1] is None:
             lines_bar.close()
-            merges_bar = tqdm(
-                desc="merges",
-                unit=" merges",
-                disable=as_json,
-                leave=False,
-            )
-        merges_bar.update(n - merges_bar.n)
+            bars[1] = _bar("merges", " merges", as_json)
+        bars[1].update(n - bars[1].n)
 
-    try:
-        summary = build_wordpiece(
+    summary = _run(
+        lambda: build_wordpiece(
             corpora,
             out,
             vocab_size=vocab_size,
@@ -226,6 +255,7 @@ def wordpiece_cmd(
             lowercase=not cased,
             criterion=criterion,
             min_frequency=min_frequency,
+            min_gain=min_gain,
             limit_alphabet=limit_alphabet,
             max_piece_length=max_piece_length,
             special_tokens=specials,
@@ -234,13 +264,9 @@ def wordpiece_cmd(
             workers=workers,
             on_lines=lines_bar.update,
             on_merges=on_merges,
-        )
-    except (RuntimeError, ValueError, OSError) as exc:
-        fail(str(exc))
-    finally:
-        lines_bar.close()
-        if merges_bar is not None:
-            merges_bar.close()
+        ),
+        bars,
+    )
     _finish(summary, as_json)
 
 
@@ -249,3 +275,59 @@ def _finish(summary, as_json: bool) -> None:
         emit_json(summary.as_dict())
     else:
         click.echo(summary.line())
+
+
+@vocab_group.command("eval")
+@click.argument("vocabs", metavar="VOCAB...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--corpus",
+    "corpora",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Held-out text to measure on (repeatable; same formats as training).",
+)
+@click.option("--field", default="caption", show_default=True, help="JSONL field holding the text.")
+@click.option("--format", "fmt", type=click.Choice(_FORMATS), default="auto", show_default=True)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Measure how many of the corpus's TOP most frequent words are kept whole.",
+)
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also draw the table as a PNG.")
+@click.option("--json", "as_json", is_flag=True, help="Print the measures as JSON.")
+def eval_cmd(vocabs, corpora, field, fmt, top, plot, as_json):
+    """Compare vocabularies on held-out text: tokens per word, characters per token, unknown rate, unigram
+    log-likelihood per word, share of the most frequent words kept whole. VOCAB is a WordPiece vocab.txt
+    or tokenizer.json, a sentencepiece .model, or a directory holding one."""
+    from vlprep.tokenizers.subword.corpora import iter_lines
+    from vlprep.tokenizers.subword.evaluate import evaluate, load_encoder, short_names, table
+
+    if plot is not None and plot.suffix.lower() != ".png":
+        fail(f"--plot writes a PNG: give a .png path, not {plot}", code=2)
+
+    def job():
+        encoders = [load_encoder(v) for v in vocabs]  # all checked before the corpus is read
+        lines = list(iter_lines(corpora, field=field, fmt=fmt))
+        names = short_names(vocabs)
+        return [
+            evaluate(enc, lines, name=name, path=str(v), top=top)
+            for enc, name, v in zip(encoders, names, vocabs)
+        ]
+
+    results = _run(job, [])
+    if plot is not None:
+        from vlprep.tokenizers.subword.eval_plot import plot as draw
+
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        draw(results, plot)
+    if as_json:
+        emit_json([r.as_dict() for r in results])
+    else:
+        click.echo(table(results))
+        click.echo(
+            f"{len(results)} vocabularies on {results[0].words} held-out words"
+            + (f"; plot: {plot}" if plot is not None else "")
+        )

@@ -4,16 +4,24 @@ sentencepiece keeps every sentence it is given in memory (it builds a suffix arr
 large corpora `input_sentence_size` makes it keep a uniform random sample of that many sentences
 (reservoir sampling over the stream; `shuffle_input_sentence` is on by default). Everything else that
 sentencepiece's trainer accepts can be passed through `options`.
+
+`hard_vocab_limit` is off unless given: a corpus too small for `vocab_size` then yields a smaller model
+instead of an error. sentencepiece's errors ("INTERNAL: src/trainer_interface.cc(638) [...] ...") are
+turned into one line in our words (`VocabError`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vlprep.tokenizers.subword.errors import VocabError
+
 MODEL_TYPES = ("bpe", "unigram")
+_SPM_PREFIX = re.compile(r"^[A-Z_]+: (?:\S+\.cc\(\d+\) \[.*?\] ?)?")
 
 
 @dataclass
@@ -94,13 +102,17 @@ def train_sentencepiece(
         "byte_fallback": byte_fallback,
         "num_threads": num_threads or os.cpu_count() or 1,
         "minloglevel": 0 if verbose else 2,
+        "hard_vocab_limit": False,
     }
     symbols = [s for s in user_defined_symbols if s]
     if symbols:
         kwargs["user_defined_symbols"] = symbols
     kwargs.update(options or {})
     counted = _CountingIterator(lines, progress)
-    spm.SentencePieceTrainer.train(sentence_iterator=counted, model_prefix=str(prefix), **kwargs)
+    try:
+        spm.SentencePieceTrainer.train(sentence_iterator=counted, model_prefix=str(prefix), **kwargs)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise spm_error(str(exc)) from exc
     model = spm.SentencePieceProcessor(model_file=str(prefix) + ".model")
     return SentencePieceResult(
         model_path=Path(str(prefix) + ".model"),
@@ -111,3 +123,28 @@ def train_sentencepiece(
         distinct_words=len(counted.distinct),
         options=kwargs,
     )
+
+
+def spm_error(message: str) -> VocabError:
+    """sentencepiece's error message as one line for the user."""
+    text = " ".join(message.split())
+    m = re.search(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)", text)
+    if m:
+        return VocabError(
+            f"--vocab-size {m.group(1)} is below the {m.group(2)} pieces sentencepiece needs for the "
+            f"characters of the corpus and its special pieces: ask for at least {m.group(2)} "
+            "(or lower --character-coverage)",
+            usage=True,
+        )
+    m = re.search(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)", text)
+    if m:
+        return VocabError(
+            f"sentencepiece cannot make {m.group(1)} pieces from this corpus, at most {m.group(2)} "
+            "(with hard_vocab_limit=true): give more text or a smaller --vocab-size"
+        )
+    m = re.search(r'unknown field name "([^"]+)"', text)
+    if m:
+        return VocabError(f"sentencepiece has no trainer option {m.group(1)!r} (--spm-option)", usage=True)
+    if text.startswith("INVALID_ARGUMENT"):
+        return VocabError(f"sentencepiece: {_SPM_PREFIX.sub('', text)}", usage=True)
+    return VocabError(f"sentencepiece failed: {_SPM_PREFIX.sub('', text) or 'no reason given'}")

@@ -3,30 +3,86 @@
 Words start as characters, the first as is and the others as `##` continuation pieces. Each step merges
 the adjacent pair (a, b) with the best score:
 
-- `likelihood` (Schuster & Nakajima; what BERT describes): count(ab) / (count(a) * count(b)), the gain in
-  unigram log-likelihood of the corpus, up to a monotone transform;
+- `likelihood` (WordPiece as Schuster & Nakajima and BERT describe it): the exact gain in log-likelihood
+  of the corpus under a unigram model of its symbols with maximum-likelihood probabilities,
+  L = sum_s c(s) log(c(s) / N). Merging (a, b), which occurs c times, makes c(a) -> c(a) - c,
+  c(b) -> c(b) - c, c(ab) = c and N -> N - c, so with f(x) = x log x (f(0) = 0)
+
+      gain = f(c) + f(c_a - c) - f(c_a) + f(c_b - c) - f(c_b) + f(N) - f(N - c)        (a != b)
+      gain = f(c) + f(c_a - 2c) - f(c_a) + f(N) - f(N - c)                              (a == b)
+
+  where for a == b, c is the number of occurrences a merge replaces (non-overlapping, left to right:
+  "##a ##a ##a" merges once). See `likelihood_gain`.
 - `frequency`: count(ab), what Hugging Face's WordPieceTrainer does (it is BPE with a `##` prefix).
 
-Counts are weighted by word frequency. Only pairs seen at least `min_frequency` times are candidates.
+Counts are weighted by word frequency. Only pairs seen at least `min_frequency` times (adjacent
+occurrences) are candidates. Ties go to the pair whose (left id, right id) is smallest, ids being the
+order in which tokens enter the vocabulary. `min_gain` stops the likelihood criterion once the best gain
+falls below it (the "likelihood no longer increases enough" stop of the WordPiece description).
 
-Incremental updates. A merge changes the counts of the pairs around its occurrences (found through a
-pair -> words index) and lowers count(a) and count(b), which *raises* the score of every other pair that
-contains a or b. A lazy max-heap whose stale keys are only ever too high cannot express that. Instead each
-symbol x remembers the count R(x) it had when the heap keys of all its pairs were last refreshed, and is
-refreshed again (all its pairs re-pushed with exact scores) once count(x) falls below R(x) / (1 + eps).
-Any pair's true score is then at most key * (1 + eps)^2, so the best pair is found by popping every entry
-whose key is within that factor of the best exact score seen, recomputing them exactly. With eps = 5% a
-symbol is refreshed O(log(count drop) / eps) times instead of after every merge that touches it, and the
-pop window holds a handful of entries. For `frequency` the factor is 1 and this is the usual lazy heap.
+Incremental updates for `likelihood`, and why they are exact
+--------------------------------------------------------------
+Facts about the gain G(c, c_a, c_b, N) (derivatives of the formula above; a == b reads c_b as absent and
+c_a - 2c for c_a - c):
+
+  (i)   dG/dN   = log(N / (N - c)) >= 0, and N only falls (each merge lowers it by c >= 1);
+  (ii)  dG/dc_a = log((c_a - c) / c_a) <= 0: fewer a's, higher gain;
+  (iii) dG/dc   = log(c (N - c) / ((c_a - c)(c_b - c))) has either sign: G is not monotone in c;
+  (iv)  d2G/dc2 = 1/c + 1/(c_a - c) + 1/(c_b - c) - 1/(N - c) > 0 (as N - c >= c), and G = 0 at c = 0:
+        G is convex in c, so for c' < c, G(c') <= max(G(c), 0).
+
+A merge of (a, b) lowers c_a and c_b, which by (ii) *raises* the gain of every other pair holding a or
+b, and it lowers the counts of the pairs around its occurrences, which by (iii) can raise theirs too. So
+keys must be built to stay upper bounds. Each symbol x keeps a reference count R_x and a floor
+F_x = R_x / (1 + eps), and
+
+  (I1) c_x >= F_x at all times: after a merge, a and b (the only symbols whose counts fall; the merged
+       symbol's count only rises) are checked, and one below its floor is *refreshed*: R_x := c_x and
+       every live pair holding x is re-keyed.
+
+An entry's key K for a pair p = (a, b) of count c is one of two kinds:
+
+  floor key  K = G(c, max(F_a, c), max(F_b, c), N_then)     (a == b: G(c, max(F_a, 2c), N_then));
+  exact key  K = G(c, c_a, c_b, N_then), given to pairs popped and not chosen (see below).
+
+Claim: K >= G(p) now, for every live entry. Exact keys: they are replaced by floor keys whenever c_a,
+c_b (a or b is merged) or c (p is touched) fall, so c, c_a, c_b are as when keyed and only N fell: (i).
+Floor keys: F_a and F_b have not changed (a refresh re-keys), c_a >= F_a (I1) and c_a >= c (every
+occurrence of p holds an a; 2c for a == b), so by (ii) and (i), G(c, c_a, c_b, N) <= K while c is as
+when keyed. A merge that lowers c re-keys p, except where K >= 0 and F_a, F_b >= the old count: then
+H(c') = G(c', F_a, F_b, N_then) is convex with H(0) = 0 on [0, old] (iv), so G(p) <= H(c) <= max(K, 0) = K,
+and by induction this holds over several such falls. Pairs with a == b are always re-keyed when touched;
+their c (occurrences a merge replaces, left to right) is the adjacent-pair count less, for every run of
+n >= 3 x's, n - 1 - n // 2 (the words holding such runs are indexed). []
+
+Selection: entries are popped in key order while their key is >= the best exact gain found so far (on a
+tie of values, while their pair id is smaller); each popped pair's exact gain is computed. Every pair not
+popped has gain <= key <= that best, so the best popped pair is the argmax over all candidates, ties
+included. The popped losers go back with exact keys, which keeps the pairs near the top from being popped
+again on every step; entries superseded by a newer key for the same pair are recognised (`last_key`).
+
+Cost: x is refreshed only when its count has fallen by a factor 1 + eps, at most
+log(c_x(start) / c_x(end)) / log(1 + eps) times; a larger eps means fewer refreshes and looser floor keys
+(more pairs popped once). Floating point: the gain is written with log1p so that it never subtracts
+numbers of size N log N, and keys carry a relative margin of 1e-9, far above rounding, so rounding cannot
+turn a key into less than the gain it bounds. Exact gains come from the one function `likelihood_gain`,
+so equal counts give equal floats.
+
+For `frequency` the key is the count itself, which only ever falls for existing pairs: the usual lazy
+heap.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from vlprep.tokenizers.subword.errors import VocabError
 
 DEFAULT_SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 CRITERIA = ("likelihood", "frequency")
@@ -45,6 +101,9 @@ class WordPieceVocab:
     alphabet_size: int
     merges: list[tuple[str, str]] = field(default_factory=list)
     prefix: str = "##"
+    # why training stopped: "size" (reached vocab_size), "pairs" (no pair seen min_frequency times left),
+    # "min_gain" (the best gain fell below min_gain)
+    stop: str = "size"
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -55,8 +114,22 @@ def merged_piece(left: str, right: str, prefix: str = "##") -> str:
     return left + (right[len(prefix) :] if right.startswith(prefix) else right)
 
 
-def likelihood_score(pair_count: int, count_a: int, count_b: int) -> float:
-    return pair_count / (count_a * count_b)
+def _f_drop(k: float, m: float) -> float:
+    """f(m - k) - f(m) for 0 < k <= m, f(x) = x log x, without subtracting two numbers of size m log m."""
+    if k >= m:
+        return -m * math.log(m)
+    return m * math.log1p(-k / m) - k * math.log(m - k)
+
+
+def likelihood_gain(c: int, count_a: float, count_b: float, total: float, same: bool = False) -> float:
+    """The exact change in L = sum_s c(s) log(c(s)/N) when c occurrences of the pair (a, b) become one
+    symbol (see the module docstring); `same` for a == b, where `count_b` is ignored. Counts may be
+    real-valued lower bounds (the trainer's floors)."""
+    if same:
+        gain = c * math.log(c) + _f_drop(2 * c, count_a)
+    else:
+        gain = c * math.log(c) + _f_drop(c, count_a) + _f_drop(c, count_b)
+    return gain - _f_drop(c, total)
 
 
 def train_wordpiece(
@@ -65,30 +138,43 @@ def train_wordpiece(
     *,
     criterion: str = "likelihood",
     min_frequency: int = 2,
+    min_gain: float | None = None,
     limit_alphabet: int | None = 1000,
     max_piece_length: int | None = None,
     special_tokens: tuple[str, ...] | list[str] = DEFAULT_SPECIAL_TOKENS,
     prefix: str = "##",
-    eps: float = 0.05,
+    eps: float = 1.0,
     progress: Callable[[int], None] | None = None,
 ) -> WordPieceVocab:
-    """Learn a WordPiece vocabulary of `vocab_size` tokens (fewer if the corpus runs out of pairs; more if
-    the special tokens and the alphabet alone exceed it). `progress(n)` is called with merges done."""
+    """Learn a WordPiece vocabulary of `vocab_size` tokens (fewer if the corpus runs out of pairs or, for
+    `likelihood`, the best gain falls below `min_gain`; more if the special tokens and the alphabet alone
+    exceed it). `progress(n)` is called with merges done."""
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, not {criterion!r}")
+    if min_gain is not None and criterion != "likelihood":
+        raise ValueError("min_gain applies to the likelihood criterion only")
     if vocab_size >= _MAX_SYMBOLS:
         raise ValueError(f"vocab_size must be below {_MAX_SYMBOLS}")
+    if eps <= 0:
+        raise ValueError("eps must be positive")
     state = _MergeState(word_counts, special_tokens, limit_alphabet, prefix)
     n_alphabet = state.n_symbols - len(state.special_tokens)
+    if vocab_size < state.n_symbols:
+        raise VocabError(
+            f"--vocab-size {vocab_size} is below the {len(state.special_tokens)} special tokens plus the "
+            f"{n_alphabet} characters of the alphabet: ask for at least {state.n_symbols}"
+            + (" (or lower --limit-alphabet)" if limit_alphabet is not None else ""),
+            usage=True,
+        )
     merges: list[tuple[str, str]] = []
     if state.pair_count:
-        merges = state.run(
+        run = state.run_likelihood if criterion == "likelihood" else state.run_frequency
+        merges = run(
             vocab_size=vocab_size,
-            likelihood=criterion == "likelihood",
             min_frequency=max(1, min_frequency),
             max_piece_length=max_piece_length,
-            eps=eps if criterion == "likelihood" else 0.0,
             progress=progress,
+            **({"eps": eps, "min_gain": min_gain} if criterion == "likelihood" else {}),
         )
     return WordPieceVocab(
         tokens=[t for t in state.strings if t is not None],
@@ -96,6 +182,7 @@ def train_wordpiece(
         alphabet_size=n_alphabet,
         merges=merges,
         prefix=prefix,
+        stop="size" if state.n_symbols >= vocab_size else state.stop,
     )
 
 
@@ -117,6 +204,7 @@ class _MergeState:
         self.sym_count: list[int] = []
         self.pairs_of: list[list[str]] = []
         self.n_symbols = 0
+        self.stop = "pairs"  # why run_* ended, where the vocabulary is not full
         for t in self.special_tokens:
             self._new_symbol(t)
         self.word_count: list[int] = []
@@ -217,117 +305,254 @@ class _MergeState:
             pairs_of[ord(k[0])].append(k)
             pairs_of[ord(k[1])].append(k)
 
-    def run(
-        self,
-        vocab_size: int,
-        likelihood: bool,
-        min_frequency: int,
-        max_piece_length: int | None,
-        eps: float,
-        progress: Callable[[int], None] | None,
-    ) -> list[tuple[str, str]]:
-        pc = self.pair_count
-        sc = self.sym_count
-        strings = self.strings
-        plen = len(self.prefix)
-        excluded: set[str] = set()
+    def _candidates(self, min_frequency: int, key_of: Callable[[str, int], float]) -> tuple[list, dict]:
+        heap = []
         last_key: dict[str, float] = {}
-        heap: list[tuple[float, str]] = []
-
-        def key_of(k: str, count: int) -> float:
-            if likelihood:
-                return -(count / (sc[ord(k[0])] * sc[ord(k[1])]))
-            return -float(count)
-
-        for k, count in pc.items():
+        for k, count in self.pair_count.items():
             if count >= min_frequency:
                 key = key_of(k, count)
                 last_key[k] = key
                 heap.append((key, k))
         heapq.heapify(heap)
-        ref_count = list(sc)
-        window = (1.0 + eps) ** 2 * (1.0 + 1e-9) if eps > 0 else 1.0
+        return heap, last_key
+
+    def _piece(self, k: str, max_piece_length: int | None) -> str | None:
+        """The token that merging `k` makes, or None where it is longer than `max_piece_length`."""
+        plen = len(self.prefix)
+        piece = self.strings[ord(k[0])] + self.strings[ord(k[1])][plen:]  # type: ignore[operator]
+        if max_piece_length is not None:
+            bare = piece[plen:] if piece.startswith(self.prefix) else piece
+            if len(bare) > max_piece_length:
+                return None
+        return piece
+
+    def run_frequency(
+        self,
+        vocab_size: int,
+        min_frequency: int,
+        max_piece_length: int | None,
+        progress: Callable[[int], None] | None,
+    ) -> list[tuple[str, str]]:
+        """Merge the most frequent pair until the vocabulary is full: a lazy max-heap on pair counts
+        (a pair's count only falls while it has an entry; one that rises is pushed again)."""
+        pc = self.pair_count
+        strings = self.strings
+        heap, last_key = self._candidates(min_frequency, lambda k, count: -float(count))
+        excluded: set[str] = set()
         merges: list[tuple[str, str]] = []
         pop, heappush = heapq.heappop, heapq.heappush
-
-        def push(k: str) -> None:
-            count = pc.get(k, 0)
-            if count < min_frequency or k in excluded:
-                return
-            key = key_of(k, count)
-            if last_key.get(k) != key:
-                last_key[k] = key
-                heappush(heap, (key, k))
-
         while self.n_symbols < vocab_size and heap:
-            # Pop every entry that might beat the best exact score seen (see the module docstring).
-            best: tuple[float, str] | None = None
-            examined: list[tuple[float, str]] = []
-            while heap:
-                top_key, k = heap[0]
-                if best is not None and (top_key * window, k) > best:
-                    break
-                pop(heap)
-                if last_key.get(k) != top_key:
-                    continue  # superseded by a newer entry for the same pair
-                count = pc.get(k, 0)
-                if count < min_frequency:
-                    del last_key[k]
-                    continue
-                exact = (key_of(k, count), k)
-                examined.append(exact)
-                if best is None or exact < best:
-                    best = exact
-            for entry in examined:
-                if entry is not best:
-                    last_key[entry[1]] = entry[0]
-                    heappush(heap, entry)
-            if best is None:
-                break
-            k = best[1]
+            key, k = pop(heap)
+            if last_key.get(k) != key:
+                continue  # superseded by a newer entry for the same pair
+            count = pc.get(k, 0)
+            if count < min_frequency:
+                del last_key[k]
+                continue
+            if -count != key:  # stale: the count fell since this entry was pushed
+                last_key[k] = -float(count)
+                heappush(heap, (-float(count), k))
+                continue
             del last_key[k]
+            piece = self._piece(k, max_piece_length)
+            if piece is None:
+                excluded.add(k)
+                continue
             a, b = ord(k[0]), ord(k[1])
-            piece = strings[a] + strings[b][plen:]
-            if max_piece_length is not None:
-                bare = piece[plen:] if piece.startswith(self.prefix) else piece
-                if len(bare) > max_piece_length:
-                    excluded.add(k)
-                    continue
-            new = self._new_symbol(piece)
-            if len(ref_count) < len(sc):
-                ref_count.extend([0] * (len(sc) - len(ref_count)))
-            created = self._merge(k, chr(new))
-            merges.append((strings[a], strings[b]))
-            ref_count[new] = max(ref_count[new], sc[new])
+            created, _, _ = self._merge(k, chr(self._new_symbol(piece)))
+            merges.append((strings[a], strings[b]))  # type: ignore[arg-type]
             for k2 in created:
-                push(k2)
-            if eps > 0:
-                for x in (a, b) if a != b else (a,):
-                    if sc[x] * (1.0 + eps) < ref_count[x]:
-                        ref_count[x] = sc[x]
-                        alive = []
-                        for k2 in self.pairs_of[x]:
-                            if pc.get(k2, 0) > 0:
-                                alive.append(k2)
-                            else:  # dead pairs leave the tables (a word can bring one back)
-                                pc.pop(k2, None)
-                                self.where.pop(k2, None)
-                        self.pairs_of[x] = alive
-                        for k2 in alive:
-                            push(k2)
+                count = pc.get(k2, 0)
+                if count >= min_frequency and k2 not in excluded and last_key.get(k2) != -count:
+                    last_key[k2] = -float(count)
+                    heappush(heap, (-float(count), k2))
             if progress is not None:
                 progress(len(merges))
         return merges
 
-    def _merge(self, ab: str, new: str) -> set[str]:
-        """Replace every pair `ab` by the symbol `new` in the words that hold it; returns the pairs whose
-        count rose. Symbol and pair counts change by each word's count."""
+    def run_likelihood(
+        self,
+        vocab_size: int,
+        min_frequency: int,
+        max_piece_length: int | None,
+        progress: Callable[[int], None] | None,
+        eps: float,
+        min_gain: float | None,
+    ) -> list[tuple[str, str]]:
+        """Merge the pair of largest exact likelihood gain, with the keys and refreshes of the module
+        docstring (heap entries are (-key, pair): heapq is a min-heap)."""
+        pc = self.pair_count
+        sc = self.sym_count
+        strings = self.strings
+        words = self.words
+        wcount = self.word_count
+        where = self.where
+        pairs_of = self.pairs_of
+        inv = 1.0 / (1.0 + eps)
+        ref = list(sc)  # R_x; the floor is R_x / (1 + eps)
+        total = sum(sc)  # N
+        gain = likelihood_gain
+        log, log1p = math.log, math.log1p
+        # words where a symbol runs 3+ times in a row ("##a ##a ##a"): there a merge of (x, x) replaces
+        # fewer occurrences than there are adjacent pairs; kept up to date by _merge, may hold stale words
+        triples: dict[str, set[int]] = {}
+        run3 = re.compile(r"(.)\1\1", re.DOTALL)
+        for wi, w in enumerate(words):
+            for x in {mt.group(1) for mt in run3.finditer(w)} if run3.search(w) else ():
+                triples.setdefault(x, set()).add(wi)
+
+        def merges_of_same(k: str) -> int:
+            """Occurrences of (x, x) that a merge replaces: left to right, non-overlapping."""
+            m = pc.get(k, 0)
+            held = triples.get(k[0])
+            if held:
+                runs = re.compile(re.escape(k[0]) + "{3,}")
+                for wi in held:
+                    for mt in runs.finditer(words[wi]):
+                        n = mt.end() - mt.start()
+                        m -= wcount[wi] * (n - 1 - n // 2)  # adjacent pairs minus merges, in a run of n
+            return m
+
+        def key_of(k: str, c: int) -> float:
+            """The floor key, negated: valid until c_k changes or a or b is refreshed."""
+            a, b = ord(k[0]), ord(k[1])
+            if a == b:
+                m = merges_of_same(k)
+                fa = ref[a] * inv
+                g = gain(m, fa if fa > 2 * m else 2 * m, 0, total, True)
+                return -(g + 1e-9 * (abs(g) + 1.0))
+            # likelihood_gain, inlined (this is the hot loop)
+            fa, fb = ref[a] * inv, ref[b] * inv
+            g = c * log(c) - total * log1p(-c / total) + c * log(total - c)
+            g += fa * log1p(-c / fa) - c * log(fa - c) if fa > c else -c * log(c)
+            g += fb * log1p(-c / fb) - c * log(fb - c) if fb > c else -c * log(c)
+            return -(g + 1e-9 * (abs(g) + 1.0))
+
+        heap, last_key = self._candidates(min_frequency, key_of)
+        excluded: set[str] = set()
+        merges: list[tuple[str, str]] = []
+        pop, heappush = heapq.heappop, heapq.heappush
+        # pairs whose live entry holds an exact key (valid only while c_a, c_b and c_k stay), by symbol
+        exact_keyed: dict[int, set[str]] = {}
+        is_exact: set[str] = set()
+
+        def push(k: str) -> None:
+            if k in is_exact:
+                is_exact.discard(k)
+                for x in {ord(k[0]), ord(k[1])}:
+                    exact_keyed[x].discard(k)
+            c = pc.get(k, 0)
+            if c < min_frequency or k in excluded:
+                return
+            key = key_of(k, c)
+            if last_key.get(k) != key:
+                last_key[k] = key
+                heappush(heap, (key, k))
+
+        def push_exact(k: str, g: float) -> None:
+            key = -(g + 1e-9 * (abs(g) + 1.0))
+            last_key[k] = key
+            heappush(heap, (key, k))
+            if k not in is_exact:
+                is_exact.add(k)
+                for x in {ord(k[0]), ord(k[1])}:
+                    exact_keyed.setdefault(x, set()).add(k)
+
+        def refresh(x: int) -> None:
+            ref[x] = sc[x]
+            alive = []
+            for k2 in dict.fromkeys(pairs_of[x]):
+                if pc.get(k2, 0) > 0:
+                    alive.append(k2)
+                else:  # dead pairs leave the tables (a merge can bring one back)
+                    pc.pop(k2, None)
+                    where.pop(k2, None)
+            pairs_of[x] = alive
+            for k2 in alive:
+                push(k2)
+
+        while self.n_symbols < vocab_size and heap:
+            # Pop every entry whose key (an upper bound) might reach the best exact gain seen.
+            best: tuple[float, str] | None = None
+            examined: list[tuple[float, str]] = []
+            while heap:
+                top_key, k = heap[0]
+                if best is not None and (top_key, k) > best:
+                    break
+                pop(heap)
+                if last_key.get(k) != top_key:
+                    continue
+                del last_key[k]
+                c = pc.get(k, 0)
+                if c < min_frequency:
+                    continue
+                a, b = ord(k[0]), ord(k[1])
+                same = a == b
+                g = gain(merges_of_same(k) if same else c, sc[a], sc[b], total, same)
+                examined.append((-g, k))
+                if best is None or (-g, k) < best:
+                    best = (-g, k)
+            if best is None:
+                break
+            k = best[1]
+            for neg, k2 in examined:
+                if k2 != k:
+                    push_exact(k2, -neg)
+            if min_gain is not None and -best[0] < min_gain:
+                self.stop = "min_gain"
+                break
+            piece = self._piece(k, max_piece_length)
+            if piece is None:
+                push(k)  # drops its exact-key bookkeeping
+                excluded.add(k)
+                continue
+            push(k)
+            a, b = ord(k[0]), ord(k[1])
+            new = self._new_symbol(piece)
+            if len(ref) < len(sc):
+                ref.extend(sc[len(ref) :])
+            created, decreased, merged = self._merge(k, chr(new), triples)
+            merges.append((strings[a], strings[b]))  # type: ignore[arg-type]
+            total -= merged
+            ref[new] = max(ref[new], sc[new])
+            rekey = created
+            for k2, old in decreased.items():
+                # A pair whose count fell keeps a valid key if that key is >= 0 and both floors were >= its
+                # old count: the gain is convex in c and 0 at c = 0 (module docstring, (iv)).
+                x, y = ord(k2[0]), ord(k2[1])
+                key = last_key.get(k2)
+                if key is not None and (x == y or key > 0 or old > ref[x] * inv or old > ref[y] * inv):
+                    rekey.add(k2)
+            for x in (a, b) if a != b else (a,):
+                if sc[x] < ref[x] * inv:
+                    refresh(x)
+                # c_x fell: the exact keys of x's pairs are no longer upper bounds
+                held = exact_keyed.get(x)
+                if held:
+                    for k2 in list(held):
+                        push(k2)
+            for k2 in rekey:
+                push(k2)
+            if progress is not None:
+                progress(len(merges))
+        return merges
+
+    def _merge(
+        self, ab: str, new: str, triples: dict[str, set[int]] | None = None
+    ) -> tuple[set[str], dict[str, int], int]:
+        """Replace every pair `ab` by the symbol `new` in the words that hold it. Returns the pairs whose
+        count rose, the pairs whose count fell (with an upper bound on their count before: the count
+        before plus any rise in the same merge) and the number of occurrences merged. Symbol and pair
+        counts change by each word's count. With `triples`, words where `new` now runs three or more
+        times in a row are added to `triples[new]`."""
         pc = self.pair_count
         words = self.words
         wcount = self.word_count
         where = self.where
         pairs_of = self.pairs_of
         added: dict[str, int] = {}  # pair -> count gained; every such pair contains `new`
+        lost: dict[str, int] = {}  # pair -> count lost, applied after the loop
+        reused = self.sym_count[ord(new)] > 0  # the merge spells a symbol that is already in words
         holders = where.pop(ab, ())
         holders = set(holders.tolist() if isinstance(holders, np.ndarray) else holders)
         merged_total = 0
@@ -341,7 +566,8 @@ class _MergeState:
                 # the usual case, one occurrence: the pairs on either side change
                 merged_total += c
                 if i > 0:
-                    pc[w[i - 1 : i + 1]] -= c
+                    pair = w[i - 1 : i + 1]
+                    lost[pair] = lost.get(pair, 0) + c
                     pair = w[i - 1] + new
                     added[pair] = added.get(pair, 0) + c
                     try:
@@ -351,7 +577,8 @@ class _MergeState:
                     except AttributeError:  # see _hold
                         _hold(where, pair, wi)
                 if i + 2 < len(w):
-                    pc[w[i + 1 : i + 3]] -= c
+                    pair = w[i + 1 : i + 3]
+                    lost[pair] = lost.get(pair, 0) + c
                     pair = new + w[i + 2]
                     added[pair] = added.get(pair, 0) + c
                     try:
@@ -360,12 +587,15 @@ class _MergeState:
                         where[pair] = [wi]
                     except AttributeError:  # see _hold
                         _hold(where, pair, wi)
-                words[wi] = w[:i] + new + w[i + 2 :]
+                nw = words[wi] = w[:i] + new + w[i + 2 :]
+                if reused and triples is not None and new * 3 in nw:
+                    triples.setdefault(new, set()).add(wi)
             else:
                 nw = w.replace(ab, new)
                 merged_total += c * (len(w) - len(nw))
                 for p in range(len(w) - 1):
-                    pc[w[p : p + 2]] -= c
+                    pair = w[p : p + 2]
+                    lost[pair] = lost.get(pair, 0) + c
                 for p in range(len(nw) - 1):
                     pair = nw[p : p + 2]
                     if new in pair:
@@ -379,6 +609,12 @@ class _MergeState:
                     else:
                         pc[pair] += c
                 words[wi] = nw
+                if triples is not None and new * 3 in nw:
+                    triples.setdefault(new, set()).add(wi)
+        before: dict[str, int] = {}
+        for pair, c in lost.items():
+            old = before[pair] = pc[pair]
+            pc[pair] = old - c
         for pair, c in added.items():
             old = pc.get(pair, 0)
             if old <= 0:  # new, or back from zero after a merge spelled an existing piece
@@ -386,11 +622,12 @@ class _MergeState:
                 pairs_of[ord(pair[1])].append(pair)
             pc[pair] = old + c
         pc.pop(ab, None)  # every occurrence is gone
+        before.pop(ab, None)
         sc = self.sym_count
         sc[ord(ab[0])] -= merged_total
         sc[ord(ab[1])] -= merged_total
         sc[ord(new)] += merged_total
-        return set(added)
+        return set(added), before, merged_total
 
 
 def _hold(where: dict[str, object], pair: str, wi: int) -> None:
