@@ -26,6 +26,7 @@ def test_every_command_has_help_in_the_reference():
         "vocab wordpiece",
         "vocab bpe",
         "vocab unigram",
+        "vocab eval",
         "manifest",
     ):
         assert f"## `vlprep {command}`" in text
