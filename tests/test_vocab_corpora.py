@@ -149,4 +149,4 @@ def test_cli_rejects_unk_outside_special_tokens(tmp_path):
             "[PAD],[CLS]",
         ],
     )
-    assert result.exit_code == 1 and "unknown token" in result.output
+    assert result.exit_code == 2 and "unknown token" in result.output

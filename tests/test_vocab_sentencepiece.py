@@ -121,8 +121,10 @@ def test_bad_options_fail_cleanly(corpus, tmp_path):
             "no_such_option=1",
         ],
     )
-    assert result.exit_code == 1
-    assert "error" in result.output
+    assert result.exit_code == 2
+    assert (
+        result.output.strip() == "error: sentencepiece has no trainer option 'no_such_option' (--spm-option)"
+    )
 
 
 def test_parse_options():

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from vlprep.tokenizers.subword import BertPreTokenizer, WordPieceTokenizer, wordpiece_trainer
+from vlprep.tokenizers.subword.errors import VocabError
 from vlprep.tokenizers.subword.wordpiece_trainer import likelihood_gain, merged_piece, train_wordpiece
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -157,7 +158,8 @@ def test_matches_reference_on_random_corpora(criterion):
     for _ in range(150):
         counts = random_corpus(rng)
         min_frequency = rng.choice([1, 2, 3])
-        vocab_size = rng.randint(8, 70)
+        alphabet = {w[0] for w in counts} | {"##" + ch for w in counts for ch in w[1:]}
+        vocab_size = 1 + len(alphabet) + rng.randint(0, 60)
         max_len = rng.choice([None, None, 3])
         min_gain = rng.choice([None, None, 0.0, 5.0]) if criterion == "likelihood" else None
         ours = train_wordpiece(
@@ -262,3 +264,9 @@ def real_text():
     lines = stdlib_docstring_lines()
     assert len(lines) > 10_000
     return lines
+
+
+def test_vocab_size_below_the_alphabet_is_refused():
+    with pytest.raises(VocabError, match="below the 5 special tokens plus the 5 characters"):
+        train_wordpiece({"abc": 3}, 9)
+    assert len(train_wordpiece({"abc": 3}, 10).tokens) == 10
