@@ -158,7 +158,7 @@ def test_matches_reference_on_random_corpora(criterion):
     for _ in range(150):
         counts = random_corpus(rng)
         min_frequency = rng.choice([1, 2, 3])
-        alphabet = {w[0] for w in counts} | {"##" + ch for w in counts for ch in w[1:]}
+        alphabet = set("".join(counts)) | {"##" + ch for w in counts for ch in w[1:]}
         vocab_size = 1 + len(alphabet) + rng.randint(0, 60)
         max_len = rng.choice([None, None, 3])
         min_gain = rng.choice([None, None, 0.0, 5.0]) if criterion == "likelihood" else None
