@@ -163,6 +163,7 @@ def test_defaults_fill_the_cluster():
     # GPUs: one worker per GPU, one CPU each, the rest for decoding
     gpu = fill_cluster(RunOptions(), cpus=16, gpus=8)
     assert (gpu.workers, gpu.gpus_per_worker, gpu.cpus_per_worker, gpu.threads_per_worker) == (8, 1, 1, 1)
+    assert fill_cluster(RunOptions(), cpus=16, gpus=8, decodes=False).cpus_per_worker == 2  # video
     # what is given is kept; the rest is derived from it
     given = fill_cluster(RunOptions(workers=3, threads_per_worker=1), cpus=16, gpus=0)
     assert (given.workers, given.threads_per_worker, given.cpus_per_worker) == (3, 1, 5.25)

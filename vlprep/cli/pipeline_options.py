@@ -84,6 +84,14 @@ def _options(f: Callable) -> Callable:
             help="CPUs of the local Ray  [default: all].",
         ),
         click.option(
+            "--shard-writes",
+            type=click.Choice(["auto", "driver", "workers"]),
+            default="auto",
+            show_default=True,
+            help="Who writes shard files: the driver, or each model worker into the store directory "
+            "(a filesystem all nodes share); auto: workers when the Ray cluster has more than one node.",
+        ),
+        click.option(
             "--shard-size",
             default=1000,
             show_default=True,
@@ -139,6 +147,7 @@ def run_options(params: dict[str, Any]) -> Any:
         address=params["address"],
         num_cpus=params["num_cpus"],
         shard_size=params["shard_size"],
+        shard_writes=params["shard_writes"],
         dtype=params["dtype"],
         compression=params["compression"],
         overwrite=params["overwrite"],

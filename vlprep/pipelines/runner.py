@@ -13,6 +13,7 @@ import contextlib
 import math
 import os
 import queue
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -35,6 +36,14 @@ class Failure:
 
     stage: str
     message: str
+
+
+@dataclass(frozen=True)
+class Held:
+    """An item whose record the worker keeps for its next shard (workers write shards); `measure` is
+    the record's amount of media, counted when the shard is committed."""
+
+    measure: float = 0.0
 
 
 @dataclass
@@ -83,6 +92,13 @@ class RunOptions:
     progress: bool = True
     # finished batches waiting for the writer thread; beyond this the driver waits (backpressure)
     commit_queue: int = 8
+    # who writes shard files: "driver", "workers" (each model actor writes complete shards into the
+    # store directory, which every node must share; the driver commits them), or "auto" (workers when
+    # the cluster has more than one node)
+    shard_writes: str = "auto"
+
+
+SHARD_WRITES = ("auto", "driver", "workers")
 
 
 # Torch threads per CPU worker when the cluster chooses: intra-op parallelism of a CNN scales well up
@@ -94,7 +110,8 @@ def fill_cluster(
     opts: RunOptions, cpus: float, gpus: float, nodes: int = 1, decodes: bool = True
 ) -> RunOptions:
     """The options with every resource left at None chosen to fill the cluster: on GPUs one worker per
-    GPU; on CPUs workers x threads per worker = the node's CPUs, less one decode task's share
+    GPU (with one CPU, the rest left to decode tasks; all CPUs shared by the workers when they decode
+    themselves); on CPUs workers x threads per worker = the node's CPUs, less one decode task's share
     (`decode_cpus`, when the job has decode tasks). Values given explicitly are kept."""
     decode = opts.decode_cpus if decodes else 0.0
     gpw = opts.gpus_per_worker
@@ -105,7 +122,10 @@ def fill_cluster(
         if workers is None:
             workers = max(1, int(gpus // gpw + 1e-9))
         if cpw is None:
-            cpw = min(1.0, max(0.01, (cpus - decode) / workers))
+            # decode tasks take the spare CPUs; a job that decodes inside its actors (video) shares
+            # them among the actors instead
+            share = max(0.01, (cpus - decode) / workers)
+            cpw = min(1.0, share) if decodes else share
     else:
         per_node = max(1.0, cpus / max(1, nodes))
         if workers is None and cpw is None:
@@ -186,6 +206,9 @@ class ModelWorker:
         self.model = load_model()
         self.run_batch = run_batch
         self._describe = describe
+        self._sink: Any = None
+        self._held_ids: list[str] = []
+        self._held: list[dict] = []
         try:
             import ray
 
@@ -199,6 +222,26 @@ class ModelWorker:
     def describe(self) -> dict:
         return self._describe(self.model)
 
+    def write_shards(
+        self,
+        sink: Any,
+        shard_size: int = 1000,
+        record_path: bool = True,
+        measure: Callable[[dict], float] | None = None,
+    ) -> bool:
+        """From now on keep successful records and write them as complete shards through `sink` (a
+        `vlprep.store.ShardSink`); returns False, changing nothing, when this node does not see the
+        store's directory. `sink=None` goes back to returning records."""
+        if sink is not None and not sink.sees_store():
+            return False
+        self._sink, self._shard_size, self._record_path, self._measure = (
+            sink,
+            shard_size,
+            record_path,
+            measure,
+        )
+        return True
+
     def process(self, decoded: list[tuple[Item, Any]]) -> dict:
         results: dict[str, dict | Failure] = {}
         good = []
@@ -209,11 +252,44 @@ class ModelWorker:
                 good.append((item, payload))
         if good:
             results.update(self._run(good))
-        return {
-            "node": self.node,
-            "pid": os.getpid(),
-            "outcomes": [(item.id, results[item.id]) for item, _ in decoded],
-        }
+        outcomes = [(item.id, results[item.id]) for item, _ in decoded]
+        out = {"node": self.node, "pid": os.getpid(), "outcomes": outcomes}
+        if self._sink is not None:
+            out["outcomes"] = [
+                (item_id, self._hold(item, outcome) if not isinstance(outcome, Failure) else outcome)
+                for (item, _), (item_id, outcome) in zip(decoded, outcomes, strict=True)
+            ]
+            out["shards"] = []
+            try:
+                while len(self._held) >= self._shard_size:
+                    out["shards"].append(self._write(self._shard_size))
+            except Exception as exc:  # noqa: BLE001 - the driver stops the job; the items stay pending
+                out["write_error"] = _describe(exc)
+        return out
+
+    def flush(self) -> dict:
+        """Writes the records held for a partial shard (the end of the job)."""
+        out: dict[str, Any] = {"node": self.node, "shards": []}
+        try:
+            if self._held:
+                out["shards"].append(self._write(len(self._held)))
+        except Exception as exc:  # noqa: BLE001 - as in process()
+            out["write_error"] = _describe(exc)
+        return out
+
+    def _hold(self, item: Item, outcome: dict) -> Held:
+        record = dict(outcome)
+        if self._record_path:
+            record["path"] = item.path
+        self._held_ids.append(item.id)
+        self._held.append(record)
+        return Held(float(self._measure(record)) if self._measure is not None else 0.0)
+
+    def _write(self, count: int) -> dict:
+        receipt = self._sink.write(self._held_ids[:count], self._held[:count])
+        del self._held_ids[:count], self._held[:count]
+        receipt["node"] = self.node
+        return receipt
 
     def _run(self, good: list[tuple[Item, Any]]) -> dict[str, dict | Failure]:
         try:
@@ -294,6 +370,7 @@ class _Pool:
         self.args = (spec.load_model, spec.run_batch, threads, spec.describe)
         self.actors = [self.actor_cls.remote(*self.args) for _ in range(opts.workers)]
         self.load = [0] * opts.workers
+        self.sink_args: tuple | None = None  # write_shards arguments, for replacement actors too
 
     def wait_ready(self) -> list[str]:
         try:
@@ -307,6 +384,15 @@ class _Pool:
         except self.ray.exceptions.RayError as exc:
             raise PipelineError(f"the model worker cannot describe its model: {_root_cause(exc)}") from exc
 
+    def write_shards(self, *args: Any) -> bool:
+        """Has every actor write its own shards; False (and none does) if any cannot see the store."""
+        seen = self.ray.get([a.write_shards.remote(*args) for a in self.actors])
+        if not all(seen):
+            self.ray.get([a.write_shards.remote(None) for a in self.actors])
+            return False
+        self.sink_args = args
+        return True
+
     def pick(self, limit: int) -> int | None:
         slot = min(range(len(self.actors)), key=lambda i: self.load[i])
         return slot if self.load[slot] < limit else None
@@ -318,6 +404,8 @@ class _Pool:
         with contextlib.suppress(Exception):
             self.ray.kill(handle, no_restart=True)
         self.actors[slot] = self.actor_cls.remote(*self.args)
+        if self.sink_args is not None:
+            self.actors[slot].write_shards.remote(*self.sink_args)  # ordered before its first batch
         return True
 
     def shutdown(self) -> None:
@@ -355,6 +443,8 @@ def run_job(
         raise PipelineError("--workers must be at least 1")
     if spec.producer is None and spec.describe is None:
         raise PipelineError("a job needs a producer or a describe function")
+    if opts.shard_writes not in SHARD_WRITES:
+        raise PipelineError(f"--shard-writes takes {', '.join(SHARD_WRITES)}, not {opts.shard_writes!r}")
     if spec.decode is None and opts.decode_cpus:
         opts = replace(opts, decode_cpus=0.0)  # no decode tasks: nothing to reserve for them
     started_at, t0 = _now(), time.perf_counter()
@@ -392,9 +482,11 @@ def run_job(
         )
         todo = [by_id[i] for i in writer.pending(list(by_id))]
         startup = 0.0
+        shard_writes = "driver"
         if todo:
             if pool is None:
                 pool = start_pool()
+            shard_writes = _choose_shard_writes(ray, pool, spec, opts, writer)
             startup = time.perf_counter() - t0
             _drive(ray, pool, spec, opts, todo, writer, tally, on_progress)
         seconds = time.perf_counter() - t0
@@ -415,6 +507,7 @@ def run_job(
             "retried": tally.retried,
             "worker_deaths": tally.worker_deaths,
             "nodes": dict(tally.nodes),
+            "shard_writes": shard_writes,
             "options": {k: v for k, v in asdict(opts).items() if k != "progress"},
         }
         if spec.measure is not None:
@@ -422,6 +515,24 @@ def run_job(
             summary[f"{spec.measure_name}_per_s"] = round(tally.measure / seconds, 3) if seconds > 0 else 0.0
         writer.record_run(summary)
     return summary
+
+
+def _choose_shard_writes(ray: Any, pool: _Pool, spec: JobSpec, opts: RunOptions, writer: Any) -> str:
+    """ "workers" when asked for (or on a multi-node cluster with "auto") and every actor sees the
+    store's directory; else "driver". Asked for explicitly and impossible: an error."""
+    if opts.shard_writes == "driver" or (opts.shard_writes == "auto" and _cluster(ray)[2] < 2):
+        return "driver"
+    args = (writer.sink(), opts.shard_size, spec.record_path, spec.measure)
+    if pool.write_shards(*args):
+        return "workers"
+    message = (
+        f"some model workers do not see the store directory {writer.root}: workers can write shards "
+        "only into a filesystem every node shares (NFS, Lustre, a mounted bucket)"
+    )
+    if opts.shard_writes == "workers":
+        raise PipelineError(message + "; use --shard-writes driver")
+    print(f"vlprep: {message}; the driver writes every shard", file=sys.stderr)
+    return "driver"
 
 
 class _Committer:
@@ -474,15 +585,27 @@ class _Committer:
             if entry is None:
                 return
             try:
-                self._commit(*entry)
+                if entry[0] == "shard":
+                    self._commit_shard(*entry[1:])
+                else:
+                    self._commit(*entry)
             except BaseException as exc:  # noqa: BLE001 - handed to the driver, which stops the job
                 self.error = exc
                 return
+
+    def _commit_shard(self, receipt: dict, measure: float) -> None:
+        """A shard a worker wrote: its index rows in one transaction."""
+        self.writer.commit_written(receipt)
+        self.tally.ok += len(receipt["ids"])
+        self.tally.measure += measure
+        self._advance(len(receipt["ids"]))
 
     def _commit(self, items: list[Item], outcomes: list) -> None:
         spec, tally, writer = self.spec, self.tally, self.writer
         done = 0
         for item, outcome in zip(items, outcomes, strict=True):
+            if isinstance(outcome, Held):
+                continue  # committed with its worker's shard
             if isinstance(outcome, Failure):
                 writer.error(item.id, item.path, outcome.stage, outcome.message)
                 tally.failed += 1
@@ -496,6 +619,12 @@ class _Committer:
                 writer.add(item.id, record)
                 tally.ok += 1
             done += 1
+        self._advance(done)
+
+    def _advance(self, done: int) -> None:
+        spec, tally = self.spec, self.tally
+        if not done:
+            return
         self.bar.update(done)
         if self.on_progress is not None:
             self.on_progress(done)
@@ -525,6 +654,28 @@ def _drive(
     in_flight: dict[Any, tuple[_Batch, int, Any]] = {}
     bar = tqdm(total=len(todo), unit=spec.unit, disable=not opts.progress, dynamic_ncols=True, smoothing=0.1)
     committer = _Committer(writer, spec, tally, bar, on_progress, opts.commit_queue)
+    # workers write shards: per actor slot, the items it holds for its next shard (retried if it dies)
+    held: list[dict[str, Item]] = [{} for _ in pool.actors]
+    measures: dict[str, float] = {}
+    flushing: set[int] = set()
+
+    def lost(slot: int) -> None:
+        items = list(held[slot].values())
+        held[slot].clear()
+        tally.retried += len(items)
+        batches.extendleft(_Batch([item], 1) for item in reversed(items))
+
+    def take_shards(slot: int, result: dict) -> None:
+        for receipt in result.get("shards", ()):
+            for item_id in receipt["ids"]:
+                held[slot].pop(item_id, None)
+            measure = sum(measures.pop(item_id, 0.0) for item_id in receipt["ids"])
+            committer.put(("shard", receipt, measure))
+        if "write_error" in result:
+            raise PipelineError(
+                f"a model worker (node {result['node'][:12]}) could not write a shard into "
+                f"{writer.root}: {result['write_error']}; run the same command again to resume"
+            )
 
     def retry(batch: _Batch, stage: str, message: str) -> None:
         # A batch that killed its worker is split, so that one poisonous item cannot sink the others.
@@ -539,7 +690,13 @@ def _drive(
             batches.appendleft(_Batch(batch.items, attempts))
 
     try:
-        while batches or in_flight:
+        while batches or in_flight or any(held):
+            if not batches:
+                # the queue is done: each idle worker writes what it holds as a last, partial shard
+                for slot, actor in enumerate(pool.actors):
+                    if held[slot] and slot not in flushing and pool.load[slot] == 0:
+                        in_flight[actor.flush.remote()] = (_Batch([]), slot, actor)
+                        flushing.add(slot)
             while batches:
                 slot = pool.pick(opts.in_flight_per_worker)
                 if slot is None:
@@ -557,7 +714,10 @@ def _drive(
             committer.raise_error()
             for ref in ready:
                 batch, slot, actor = in_flight.pop(ref)
-                if pool.actors[slot] is actor:
+                is_flush = not batch.items
+                if is_flush:
+                    flushing.discard(slot)
+                elif pool.actors[slot] is actor:
                     pool.load[slot] -= 1
                 try:
                     result = ray.get(ref)
@@ -565,20 +725,32 @@ def _drive(
                     if pool.replace(slot, actor):
                         tally.worker_deaths += 1
                         pool.load[slot] = 0
+                        lost(slot)  # the records it held for its next shard died with it
                         if tally.worker_deaths > max_deaths:
                             raise PipelineError(
                                 f"model workers died {tally.worker_deaths} times; last: {_describe(exc)}"
                             ) from exc
-                    retry(batch, "worker", "the model worker died")
+                    if not is_flush:
+                        retry(batch, "worker", "the model worker died")
                     continue
+
                 except ray.exceptions.RayError as exc:
                     # the decode task's worker crashed (Ray already retried it), or a system failure
                     from_decode = "decode_batch" in str(getattr(exc, "function_name", ""))
                     retry(batch, "decode" if from_decode else "model", _describe(exc))
                     continue
+                if is_flush:
+                    take_shards(slot, result)
+                    continue
                 tally.nodes[result["node"]] += len(batch.items)
                 # outcomes come back in the order of batch.items (ModelWorker.process keeps it)
-                committer.put((batch.items, [outcome for _, outcome in result["outcomes"]]))
+                outcomes = [outcome for _, outcome in result["outcomes"]]
+                for item, outcome in zip(batch.items, outcomes, strict=True):
+                    if isinstance(outcome, Held):
+                        held[slot][item.id] = item
+                        measures[item.id] = outcome.measure
+                committer.put((batch.items, outcomes))
+                take_shards(slot, result)
         committer.close()
     finally:
         if committer.thread.is_alive():

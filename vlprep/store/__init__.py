@@ -4,6 +4,7 @@ from .errors import StoreError, StoreMismatchError
 from .generations import add_field
 from .geometry import box_geometry
 from .reader import FeatureStore
+from .sink import ShardSink
 from .summary import summarize
 from .verify import verify
 from .writer import StoreWriter
@@ -22,6 +23,7 @@ def __getattr__(name: str):
 __all__ = [
     "FeatureDataset",
     "FeatureStore",
+    "ShardSink",
     "StoreError",
     "StoreMismatchError",
     "StoreWriter",

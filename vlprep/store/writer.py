@@ -26,6 +26,7 @@ from .schema import (
     with_storage_dtype,
 )
 from .shard import COMPRESSIONS, write_shard
+from .sink import WRITTEN_PREFIX, ShardSink
 
 LOCK_FILE = ".writer.lock"
 DEFAULT_COMPRESSION = "none"
@@ -207,6 +208,49 @@ class StoreWriter:
         index.commit_shard(self._conn, number, name, self._buffer_ids, path.stat().st_size, file_sha256(path))
         self._next_shard += 1
         self._buffer, self._buffer_ids, self._buffered = [], [], set()
+
+    def sink(self) -> ShardSink:
+        """What another process needs to write complete shards of this store itself (`ShardSink.write`);
+        each comes back here as a receipt for `commit_written`."""
+        self._check_open()
+        return ShardSink(
+            root=str(self.root),
+            schema=self.meta["schema"] or None,
+            dtype=self.dtype,
+            compression=self.meta["compression"],
+            meta_sha256=file_sha256(self.root / META_FILE),
+        )
+
+    def commit_written(self, receipt: Mapping[str, Any]) -> None:
+        """Commits a shard that a `ShardSink` wrote (its receipt: file, ids, bytes, sha256, schema) to the
+        index in one transaction, after checking that this process sees the file at the size its writer
+        reported, that its schema is the store's and that none of its ids is already in the store."""
+        self._check_open()
+        name = str(receipt["file"])
+        if not name.startswith(WRITTEN_PREFIX) or "/" in name or name.endswith(TMP_SUFFIX):
+            raise StoreError(f"{self.root}: {name!r} is not the name of a shard written through a sink")
+        path = self.root / SHARD_DIR / name
+        if not path.is_file():
+            raise StoreError(
+                f"{self.root}: shard {name}, written by another process, is not here: the store directory "
+                "must be on a filesystem that every writing node shares"
+            )
+        size = path.stat().st_size
+        if size != int(receipt["bytes"]):
+            raise StoreError(
+                f"{self.root}: shard {name} has {size} bytes, its writer wrote {receipt['bytes']}"
+            )
+        schema = schema_from_json(receipt["schema"])
+        if self.schema is None:
+            self._set_schema(schema)
+        else:
+            check_same_schema(self.schema, schema, str(self.root))
+        ids = [str(i) for i in receipt["ids"]]
+        taken = [i for i in ids if i in self._buffered] or sorted(index.committed_among(self._conn, ids))
+        if taken:
+            raise StoreError(f"{self.root}: shard {name} holds {taken[0]!r}, which is already in the store")
+        index.commit_shard(self._conn, self._next_shard, name, ids, size, str(receipt["sha256"]))
+        self._next_shard += 1
 
     @property
     def committed(self) -> int:

@@ -1,0 +1,64 @@
+"""Shards written by other processes (the pipeline's model actors on every node) into a store that one
+`StoreWriter` owns: the writer hands out a `ShardSink`, a remote process writes complete shard files with
+it (`.tmp`, fsync, rename, like the writer's own), and the writer commits each one to the index from its
+receipt (`StoreWriter.commit_written`). A shard written but never committed holds no items of the store:
+the next writer treats it like its own uncommitted shards, and its items stay pending."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vlprep.checksums import file_sha256
+
+from .layout import SHARD_DIR
+from .schema import coerce_record, infer_schema, schema_from_json, schema_to_json, with_storage_dtype
+from .shard import write_shard
+
+# Names of shards written through a sink: never a numbered shard name, so they cannot collide with
+# the writer's own or with each other (a random part per file).
+WRITTEN_PREFIX = "w-"
+
+
+@dataclass(frozen=True)
+class ShardSink:
+    """Everything a process needs to write shards of the store at `root` (picklable, small)."""
+
+    root: str
+    schema: dict | None  # the store's schema as JSON; None until the first item defines it
+    dtype: str | None
+    compression: str
+    meta_sha256: str  # store.json as the writer saw it: proof that a remote process sees the same store
+
+    def sees_store(self) -> bool:
+        """Whether this process sees the writer's store directory (a filesystem shared with it)."""
+        meta = Path(self.root) / "store.json"
+        try:
+            return meta.is_file() and file_sha256(meta) == self.meta_sha256
+        except OSError:
+            return False
+
+    def write(self, ids: Sequence[str], records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Writes one complete shard of these records and returns its receipt: file, ids, bytes, sha256
+        and the schema it was written with."""
+        if not ids:
+            raise ValueError("a shard needs at least one item")
+        schema = (
+            schema_from_json(self.schema)
+            if self.schema
+            else with_storage_dtype(infer_schema(records[0]), self.dtype)
+        )
+        rows = [coerce_record(i, r, schema) for i, r in zip(ids, records, strict=True)]
+        name = f"{WRITTEN_PREFIX}{uuid.uuid4().hex}.h5"
+        path = Path(self.root) / SHARD_DIR / name
+        write_shard(path, list(ids), rows, schema, self.compression)
+        return {
+            "file": name,
+            "ids": list(ids),
+            "bytes": path.stat().st_size,
+            "sha256": file_sha256(path),
+            "schema": schema_to_json(schema),
+        }
