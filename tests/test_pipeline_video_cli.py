@@ -39,3 +39,40 @@ def test_video_job_records_broken_files_and_renders(ray_local, tmp_path):
 
     png = np.asarray(Image.open(render_video_item(store, "a.mp4", tmp_path / "a.png")).convert("RGB"))
     assert png.shape == (96 + 34, 128, 3) and not (png[:96] == 96).all()
+
+
+def test_decoding_beside_the_model_gives_the_records_of_extract_file(tmp_path, monkeypatch):
+    """The video job's prefetch thread decodes the next clips while the model embeds: same records as
+    the extractor's own sequential extract_file, a broken file between good ones fails alone, and a
+    video longer than the prefetch queue streams through in windows."""
+    import torch
+
+    from vlprep.extractors.decode.synthetic_video import write_index_video
+    from vlprep.extractors.video import VideoExtractor
+    from vlprep.pipelines import video as job
+    from vlprep.pipelines.inputs import Item
+    from vlprep.pipelines.runner import Failure
+
+    write_index_video(tmp_path / "a.mp4", num_frames=30, fps=20.0, width=64, height=48)
+    write_index_video(tmp_path / "long.mp4", num_frames=90, fps=20.0, width=48, height=40)
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        extractor = VideoExtractor.from_weights(
+            model="s3d", weights="random", device="cpu", batch_size=1, decoder="pyav"
+        )
+        paths = [tmp_path / "a.mp4", tmp_path / "broken.mp4", tmp_path / "long.mp4"]
+        items = [Item(p.name, str(p)) for p in paths]
+        # 4.5 s of video at 20 fps in 1.5 s clips, one clip per batch: 3 batches through a queue of 1
+        monkeypatch.setattr(job, "PREFETCH_BATCHES", 1)
+        results = job.run_batch(extractor, [(item, item) for item in items])
+        expected = [extractor.extract_file(paths[0]), None, extractor.extract_file(paths[2])]
+    finally:
+        torch.set_num_threads(threads)
+    assert isinstance(results[1], Failure) and results[1].stage == "decode"
+    for got, want in ((results[0], expected[0]), (results[2], expected[2])):
+        assert set(got) == set(want)
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+    assert results[2]["features"].shape == (3, 1024)
