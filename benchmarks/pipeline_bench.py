@@ -3,6 +3,7 @@
     python benchmarks/pipeline_bench.py [--quick]            # every comparison below
     python benchmarks/pipeline_bench.py --regions [--device cuda] [--images N] [--size HxW]
     python benchmarks/pipeline_bench.py --null-model [--items N]
+    python benchmarks/pipeline_bench.py --video [--device cuda --precision fp16] [--videos N]
 
 Regions (default): the bare loop decodes each image and calls RegionExtractor.extract batch by batch in
 this process; it runs before and after the pipeline and the mean of the two is the baseline. The pipeline
@@ -15,6 +16,10 @@ construction is excluded from the bare loop.
 through run_job (Ray actors, the object store, the commit thread, shards), against a bare StoreWriter loop
 adding the same records (before and after; the mean is the baseline). Also the driver's CPU seconds per
 1,000 items: the whole driver process (its commit thread included) and its main thread alone.
+
+--video: `vlprep video` with default resources (the actor decodes on its prefetch thread while the model
+embeds) against the bare loop of VideoExtractor.extract_file (decode, then embed, video after video) on
+the same generated videos (640x360, 6 s at 20 fps by default).
 """
 
 from __future__ import annotations
@@ -92,54 +97,159 @@ def null_model_bench(args: argparse.Namespace) -> None:
             items_per_call=args.batch_size,
         )
         cpus = os.cpu_count() or 1
-        run = RunOptions(workers=2, cpus_per_worker=0.25, shard_size=shard, progress=False)
         bare_before = bare("bare1")
+        runs = {}
         # Ray is started first, so that the driver's CPU is counted for the job alone
         with ray_session(num_cpus=cpus):
-            cpu0, thread0 = time.process_time(), time.thread_time()
-            summary = run_job(spec, items, root / "piped", run)
-            cpu = time.process_time() - cpu0
-            thread = time.thread_time() - thread0
-        assert summary["ok"] == count, summary
+            for mode in ("driver", "workers"):
+                run = RunOptions(
+                    workers=2, cpus_per_worker=0.25, shard_size=shard, progress=False, shard_writes=mode
+                )
+                cpu0, thread0 = time.process_time(), time.thread_time()
+                summary = run_job(spec, items, root / f"piped-{mode}", run)
+                cpu, thread = time.process_time() - cpu0, time.thread_time() - thread0
+                assert summary["ok"] == count and summary["shard_writes"] == mode, summary
+                runs[mode] = (summary, cpu, thread)
         bare_after = bare("bare2")
 
     bare_rate = count / ((bare_before + bare_after) / 2)
-    steady = summary["items_per_s_after_startup"]
-    work = summary["seconds"] - summary["startup_seconds"]
     rows = [
         {
             "run": "bare StoreWriter, before",
             "items": count,
             "seconds": round(bare_before, 2),
             "items_per_s": count / bare_before,
+            "driver_cpu_s_per_1000": "-",
         },
         {
             "run": "bare StoreWriter, after",
             "items": count,
             "seconds": round(bare_after, 2),
             "items_per_s": count / bare_after,
+            "driver_cpu_s_per_1000": "-",
+        },
+    ]
+    ratios, values = {}, {}
+    for mode, (summary, cpu, thread) in runs.items():
+        work = summary["seconds"] - summary["startup_seconds"]
+        steady = summary["items_per_s_after_startup"]
+        rows.append(
+            {
+                "run": f"run_job, {mode} write shards, after start-up",
+                "items": count,
+                "seconds": round(work, 2),
+                "items_per_s": steady,
+                "driver_cpu_s_per_1000": round(1000 * cpu / count, 3),
+            }
+        )
+        ratios[f"null model run_job/bare StoreWriter, {mode} write shards (start-up excluded)"] = round(
+            steady / bare_rate, 3
+        )
+        values[f"driver process CPU s per 1000 items, {mode} write shards"] = round(1000 * cpu / count, 3)
+        values[f"driver main thread CPU s per 1000 items, {mode} write shards"] = round(
+            1000 * thread / count, 3
+        )
+    print(
+        f"{count} records of 36x2048 float32, batch {args.batch_size}, shard {shard}, 2 workers on one node; "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
+    report("pipeline-null", rows, ratios, values)
+
+
+def video_bench(args: argparse.Namespace) -> None:
+    """`vlprep video` (default resources; decoding on the actor's prefetch thread) against the bare
+    extractor loop, extract_file video after video (decode, then embed), on the same generated videos."""
+    import torch
+
+    from vlprep.extractors.decode.synthetic_video import write_index_video
+    from vlprep.extractors.video import VideoExtractor
+    from vlprep.pipelines.runner import RunOptions
+    from vlprep.pipelines.video import VideoOptions, run_video
+
+    count = args.videos or (2 if args.quick else 8)
+    model = "resnet152" if args.quick else args.video_model  # quick: 2 frames a video, the cheapest
+    seconds = 1.5 if args.quick else args.video_seconds
+    w, h = (int(v) for v in ("64x48" if args.quick else args.video_size).split("x"))
+    fps = 20.0
+    options = VideoOptions(
+        model=model,
+        device=args.device,
+        precision=args.precision,
+        batch_size=8,
+        decoder=args.decoder,
+    )
+    cuda = args.device.startswith("cuda")
+    with tempfile.TemporaryDirectory(prefix="vlprep-video-bench-") as tmp:
+        root = Path(tmp)
+        (root / "videos").mkdir()
+        paths = []
+        for n in range(count):
+            path = root / "videos" / f"v{n:03d}.mp4"
+            write_index_video(path, num_frames=int(seconds * fps), fps=fps, width=w, height=h)
+            paths.append(path)
+        extractor = VideoExtractor.from_weights(
+            model=options.model,
+            weights="random",
+            device=args.device,
+            precision=options.precision,
+            batch_size=options.batch_size,
+            decoder=options.decoder,
+        )
+        if not args.quick:
+            extractor.extract_file(paths[0])  # warm-up
+
+        def bare_loop() -> float:
+            start = time.perf_counter()
+            for path in paths:
+                extractor.extract_file(path)
+            if cuda:
+                torch.cuda.synchronize()
+            return time.perf_counter() - start
+
+        bare_before = bare_loop()
+        run = RunOptions(num_cpus=os.cpu_count() or 1, progress=False)
+        summary = run_video([str(root / "videos")], root / "store", options, run)
+        assert summary["ok"] == count, summary
+        bare_after = bare_loop() if not args.quick else bare_before
+    bare = count / ((bare_before + bare_after) / 2)
+    steady = summary["items_per_s_after_startup"]
+    rows = [
+        {
+            "run": "bare loop, before",
+            "videos": count,
+            "seconds": round(bare_before, 2),
+            "videos_per_s": count / bare_before,
         },
         {
-            "run": "run_job, null model",
-            "items": count,
-            "seconds": summary["seconds"],
-            "items_per_s": summary["items_per_s"],
+            "run": "bare loop, after",
+            "videos": count,
+            "seconds": round(bare_after, 2),
+            "videos_per_s": count / bare_after,
         },
-        {"run": "  after start-up", "items": count, "seconds": round(work, 2), "items_per_s": steady},
+        {
+            "run": "vlprep video (defaults)",
+            "videos": count,
+            "seconds": summary["seconds"],
+            "videos_per_s": summary["items_per_s"],
+        },
+        {
+            "run": "  after start-up",
+            "videos": count,
+            "seconds": round(summary["seconds"] - summary["startup_seconds"], 2),
+            "videos_per_s": steady,
+        },
     ]
     print(
-        f"{count} records of 36x2048 float32, batch {args.batch_size}, shard {shard}, 2 workers, "
-        f"start-up {summary['startup_seconds']:.1f} s; driver CPU {1000 * cpu / count:.3f} s per 1,000 "
-        f"items (process; main thread {1000 * thread / count:.3f} s), load {os.getloadavg()[0]:.2f}"
+        f"{count} videos {w}x{h}, {seconds:g} s at {fps:g} fps, model {options.model}, device {args.device}, "
+        f"start-up {summary['startup_seconds']:.1f} s, chosen resources "
+        f"{ {k: summary['options'][k] for k in ('workers', 'cpus_per_worker', 'threads_per_worker')} }, "
+        f"load {os.getloadavg()[0]:.2f}"
     )
     report(
-        "pipeline-null",
+        "pipeline-video",
         rows,
-        {"null model run_job/bare StoreWriter (start-up excluded)": round(steady / bare_rate, 3)},
-        {
-            "driver process CPU s per 1000 items (null model)": round(1000 * cpu / count, 3),
-            "driver main thread CPU s per 1000 items (null model)": round(1000 * thread / count, 3),
-        },
+        {"video defaults pipeline/bare extractor loop (start-up excluded)": round(steady / bare, 3)},
+        {"video bare loop videos/s": round(bare, 3), "video pipeline videos/s after start-up": steady},
     )
 
 
@@ -153,11 +263,23 @@ def main() -> None:
     ap.add_argument("--size", default=None, help="image size HxW [default: 375x500, --quick 64x80]")
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--regions", action="store_true", help="the regions job vs the bare extractor loop")
+    ap.add_argument("--video", action="store_true", help="the video job vs the bare extractor loop")
+    ap.add_argument("--videos", type=int, default=None, help="--video: videos [default 8]")
+    ap.add_argument("--video-seconds", type=float, default=6.0, help="--video: length of each video")
+    ap.add_argument("--video-size", default="640x360", help="--video: WxH")
+    ap.add_argument("--video-model", default="s3d", help="--video: model")
+    ap.add_argument("--decoder", default="auto", help="--video: decoder backend")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
+    ap.add_argument("--boxes", default="10-100", help="--regions: boxes per image (36 or 10-100)")
+    ap.add_argument(
+        "--fused-convs", action="store_true", help="--regions: also the bare extractor with fused_convs"
+    )
     args = ap.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    chosen = [name for name in ("regions", "null_model") if getattr(args, name)]
-    for name in chosen or ["regions", "null_model"]:
-        {"regions": regions_bench, "null_model": null_model_bench}[name](args)
+    benches = {"regions": regions_bench, "null_model": null_model_bench, "video": video_bench}
+    chosen = [name for name in benches if getattr(args, name)]
+    for name in chosen or list(benches):
+        benches[name](args)
 
 
 def regions_bench(args: argparse.Namespace) -> None:
@@ -165,16 +287,17 @@ def regions_bench(args: argparse.Namespace) -> None:
 
     from vlprep.extractors.decode.image import decode_image
     from vlprep.extractors.regions import RegionExtractor
-    from vlprep.pipelines.regions import RegionOptions, run_regions
+    from vlprep.pipelines.regions import RegionOptions, parse_boxes, run_regions
     from vlprep.pipelines.runner import RunOptions
 
     count = args.images or (4 if args.quick else 16)
     h, w = (int(v) for v in (args.size or ("64x80" if args.quick else "375x500")).split("x"))
+    boxes = parse_boxes(args.boxes)
     if args.quick:
         sizes = dict(min_size=64, max_size=96, boxes=(2, 4), rpn_pre_nms=100, rpn_post_nms=8)
     else:
-        sizes = dict(min_size=600, max_size=1000, boxes=(10, 100), rpn_pre_nms=6000, rpn_post_nms=300)
-    options = RegionOptions(weights="random", device=args.device, **sizes)
+        sizes = dict(min_size=600, max_size=1000, boxes=boxes, rpn_pre_nms=6000, rpn_post_nms=300)
+    options = RegionOptions(weights="random", device=args.device, precision=args.precision, **sizes)
     cuda = args.device.startswith("cuda")
     threads = torch.get_num_threads()
     cpus = os.cpu_count() or 1
@@ -186,24 +309,28 @@ def regions_bench(args: argparse.Namespace) -> None:
         (root / "images").mkdir()
         paths = make_images(root / "images", count, h, w)
 
-        extractor = RegionExtractor.from_weights(
-            "random",
+        params = dict(
             policy=options.policy,
             boxes=options.boxes,
             device=args.device,
+            precision=args.precision,
             min_size=options.min_size,
             max_size=options.max_size,
             rpn_pre_nms=options.rpn_pre_nms,
             rpn_post_nms=options.rpn_post_nms,
         )
-        extractor.extract([decode_image(paths[0])])  # warm-up, as the pipeline's first batch is not
+        extractor = RegionExtractor.from_weights("random", **params)
+        # The bare loop is the extractor alone: images decoded beforehand (the pipeline decodes them
+        # in its own tasks), so the pipeline is held to the model's own rate.
+        images = [decode_image(p) for p in paths]
+        extractor.extract(images[: args.batch_size])  # warm-up, as the pipeline's first batch is not
 
-        def bare_loop() -> float:
+        def bare_loop(ex=extractor) -> float:
             if cuda:
                 torch.cuda.synchronize()
             start = time.perf_counter()
             for i in range(0, count, args.batch_size):
-                extractor.extract([decode_image(p) for p in paths[i : i + args.batch_size]])
+                ex.extract(images[i : i + args.batch_size])
             if cuda:
                 torch.cuda.synchronize()
             return time.perf_counter() - start
@@ -216,6 +343,7 @@ def regions_bench(args: argparse.Namespace) -> None:
         assert summary["ok"] == count, summary
         bare_after = bare_loop()
         bare_s = (bare_before + bare_after) / 2
+        fused = fused_check(extractor, images, args, bare_loop) if args.fused_convs else None
 
     bare = count / bare_s
     piped_warm = summary["items_per_s_after_startup"]
@@ -253,10 +381,61 @@ def regions_bench(args: argparse.Namespace) -> None:
         f"load {os.getloadavg()[0]:.2f}"
     )
     ratios = {
-        "pipeline/bare (start-up excluded)": piped_warm / bare,
-        "pipeline/bare (start-up included)": piped_all / bare,
+        "regions defaults pipeline/bare extractor (start-up excluded)": piped_warm / bare,
+        "regions defaults pipeline/bare extractor (start-up included)": piped_all / bare,
     }
-    report("pipeline", rows, {k: round(v, 3) if math.isfinite(v) else v for k, v in ratios.items()})
+    values = {
+        f"regions bare extractor img/s ({args.device}, {args.precision})": round(bare, 3),
+        "regions pipeline img/s after start-up": piped_warm,
+        "regions pipeline start-up s": summary["startup_seconds"],
+    }
+    if fused is not None:
+        ratios["fused_convs/plain bare extractor"] = fused["ratio"]
+        values["fused_convs max abs feature difference"] = fused["max_diff"]
+        values["fused_convs on"] = float(fused["on"])
+    report(
+        "pipeline",
+        rows,
+        {k: round(v, 3) if math.isfinite(v) else v for k, v in ratios.items()},
+        values,
+    )
+
+
+def fused_check(extractor, images: list, args: argparse.Namespace, bare_loop) -> dict:
+    """The bare extractor with cuDNN's fused conv + bias + ReLU against the same model without: images/s
+    ratio and the largest feature difference on one batch (where cuDNN refuses, e.g. on CPU, the
+    extractor warns and runs unfused: the ratio is then ~1 and `on` 0)."""
+    import warnings
+
+    from vlprep.extractors.regions import RegionExtractor
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fused = RegionExtractor(
+            extractor.model,
+            weights_info=extractor.weights_info,
+            policy=extractor.policy,
+            boxes=(extractor.min_boxes, extractor.max_boxes),
+            device=args.device,
+            precision=args.precision,
+            min_size=extractor.min_size,
+            max_size=extractor.max_size,
+            rpn_pre_nms=extractor.rpn.pre_nms,
+            rpn_post_nms=extractor.rpn.post_nms,
+            fused_convs=True,
+        )
+    batch = images[: args.batch_size]
+    diff = max(
+        float(np.abs(np.asarray(a["features"], np.float32) - np.asarray(b["features"], np.float32)).max())
+        for a, b in zip(extractor.extract(batch), fused.extract(batch))
+    )
+    plain_s = bare_loop()
+    fused_s = bare_loop(fused)
+    print(
+        f"fused_convs {'on' if fused.fused_convs else 'declined (no cuDNN)'}: "
+        f"{len(images) / fused_s:.2f} vs {len(images) / plain_s:.2f} img/s plain, max |diff| {diff:.3g}"
+    )
+    return {"ratio": round(plain_s / fused_s, 3), "max_diff": diff, "on": fused.fused_convs}
 
 
 if __name__ == "__main__":
