@@ -436,11 +436,15 @@ class _MergeState:
         exact_keyed: dict[int, set[str]] = {}
         is_exact: set[str] = set()
 
-        def push(k: str) -> None:
+        def forget_exact(k: str) -> None:
             if k in is_exact:
                 is_exact.discard(k)
                 for x in {ord(k[0]), ord(k[1])}:
                     exact_keyed[x].discard(k)
+
+        def push(k: str) -> None:
+            if k in is_exact:
+                forget_exact(k)
             c = pc.get(k, 0)
             if c < min_frequency or k in excluded:
                 return
@@ -502,11 +506,10 @@ class _MergeState:
                 self.stop = "min_gain"
                 break
             piece = self._piece(k, max_piece_length)
+            forget_exact(k)  # k has no entry now; it is merged or never merged
             if piece is None:
-                push(k)  # drops its exact-key bookkeeping
                 excluded.add(k)
                 continue
-            push(k)
             a, b = ord(k[0]), ord(k[1])
             new = self._new_symbol(piece)
             if len(ref) < len(sc):
