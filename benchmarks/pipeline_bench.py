@@ -163,15 +163,16 @@ def video_bench(args: argparse.Namespace) -> None:
 
     from vlprep.extractors.decode.synthetic_video import write_index_video
     from vlprep.extractors.video import VideoExtractor
+    from vlprep.extractors.video.config import video_config
     from vlprep.pipelines.runner import RunOptions
-    from vlprep.pipelines.video import VideoOptions, run_video
+    from vlprep.pipelines.video import run_video
 
     count = args.videos or (2 if args.quick else 8)
     model = "resnet152" if args.quick else args.video_model  # quick: 2 frames a video, the cheapest
     seconds = 1.5 if args.quick else args.video_seconds
     w, h = (int(v) for v in ("64x48" if args.quick else args.video_size).split("x"))
     fps = 20.0
-    options = VideoOptions(
+    options = video_config(
         model=model,
         device=args.device,
         precision=args.precision,
@@ -287,7 +288,8 @@ def regions_bench(args: argparse.Namespace) -> None:
 
     from vlprep.extractors.decode.image import decode_image
     from vlprep.extractors.regions import RegionExtractor
-    from vlprep.pipelines.regions import RegionOptions, parse_boxes, run_regions
+    from vlprep.extractors.regions.config import RegionConfig, parse_boxes
+    from vlprep.pipelines.regions import run_regions
     from vlprep.pipelines.runner import RunOptions
 
     count = args.images or (4 if args.quick else 16)
@@ -297,7 +299,7 @@ def regions_bench(args: argparse.Namespace) -> None:
         sizes = dict(min_size=64, max_size=96, boxes=(2, 4), rpn_pre_nms=100, rpn_post_nms=8)
     else:
         sizes = dict(min_size=600, max_size=1000, boxes=boxes, rpn_pre_nms=6000, rpn_post_nms=300)
-    options = RegionOptions(weights="random", device=args.device, precision=args.precision, **sizes)
+    options = RegionConfig(weights="random", device=args.device, precision=args.precision, **sizes)
     cuda = args.device.startswith("cuda")
     threads = torch.get_num_threads()
     cpus = os.cpu_count() or 1

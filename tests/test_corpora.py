@@ -488,7 +488,8 @@ def test_regions_job_on_a_webdataset_manifest(ray_local, tmp_path):
     manifest's ids, the images read from the tar, a broken member recorded as a decode error."""
     import torch
 
-    from vlprep.pipelines.regions import RegionOptions, run_regions
+    from vlprep.extractors.regions.config import RegionConfig
+    from vlprep.pipelines.regions import run_regions
     from vlprep.pipelines.runner import RunOptions
     from vlprep.store import FeatureStore
 
@@ -498,7 +499,7 @@ def test_regions_job_on_a_webdataset_manifest(ray_local, tmp_path):
         {"000000000": _sample(0, "a"), "000000001": _sample(1, "b"), "000000002": {"jpg": b"broken"}},
     )
     build_manifest("cc3m", root, tmp_path / "cc3m.jsonl")
-    options = RegionOptions(
+    options = RegionConfig(
         weights="random", boxes=(2, 4), min_size=64, max_size=96, rpn_pre_nms=100, rpn_post_nms=8
     )
     threads = torch.get_num_threads()

@@ -97,6 +97,10 @@ def test_broken_inputs_are_recorded_and_strict_fails(reference):
     store = FeatureStore(out)
     assert store.kind == "regions" and set(store.ids()) == GOOD
     assert store.producer["boxes"] == [2, 4]  # the flag beat the config's 36
+    # no --recipe: butd-caffe, with what the flags changed recorded next to its name
+    assert store.producer["recipe"] == "butd-caffe" and store.producer["resize"] == "caffe"
+    assert store.producer["overrides"]["boxes"] == [[10, 100], [2, 4]]
+    assert store.producer["overrides"]["min_size"] == [600, 64]
     errors = {e["id"]: e for e in store.errors()}
     assert set(errors) == BROKEN
     assert "empty" in errors["empty.jpg"]["message"] and "truncated" in errors["truncated.jpg"]["message"]

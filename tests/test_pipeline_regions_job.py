@@ -1,4 +1,4 @@
-"""The regions job's own logic without a model: --boxes, --given-boxes files, routing of given boxes."""
+"""The regions job's own logic without a model: --given-boxes files, routing of given boxes."""
 
 from __future__ import annotations
 
@@ -8,20 +8,8 @@ import numpy as np
 import pytest
 
 from vlprep.pipelines.inputs import Item
-from vlprep.pipelines.regions import _Model, describe, load_given_boxes, parse_boxes, run_batch
+from vlprep.pipelines.regions import _Model, describe, load_given_boxes, run_batch
 from vlprep.pipelines.runner import Failure
-
-
-def test_parse_boxes():
-    assert (
-        parse_boxes("36") == (36, 36)
-        and parse_boxes("10-100") == (10, 100)
-        and parse_boxes("10,100") == (10, 100)
-    )
-    assert parse_boxes(36) == (36, 36) and parse_boxes([5, 9]) == (5, 9)
-    for bad in ("0", "9-3", "x", "1-2-3"):
-        with pytest.raises(ValueError):
-            parse_boxes(bad)
 
 
 def test_given_boxes_files(tmp_path):

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from vlprep.extractors.regions import selection
+from vlprep.extractors.regions.config import parse_boxes
 
 
 def _naive_max_conf(boxes: np.ndarray, scores: np.ndarray, thresh: float) -> np.ndarray:
@@ -28,16 +29,6 @@ def _naive_max_conf(boxes: np.ndarray, scores: np.ndarray, thresh: float) -> np.
             order = order[1:][ovr <= thresh]
         max_conf[keep] = np.maximum(max_conf[keep], s[keep])
     return max_conf
-
-
-def test_parse_boxes():
-    assert selection.parse_boxes(36) == (36, 36)
-    assert selection.parse_boxes("100") == (100, 100)
-    assert selection.parse_boxes("10-100") == (10, 100)
-    assert selection.parse_boxes((10, 100)) == (10, 100)
-    for bad in ("100-10", "0", "a-b", "1-2-3"):
-        with pytest.raises(ValueError):
-            selection.parse_boxes(bad)
 
 
 def test_per_class_max_conf_hand_case():
@@ -90,7 +81,7 @@ def _conf(passing: int, total: int) -> torch.Tensor:
     ],
 )
 def test_caffe_keep_counts(boxes, passing, expected):
-    lo, hi = selection.parse_boxes(boxes)
+    lo, hi = parse_boxes(boxes)
     conf = _conf(passing, 300)
     keep = selection.caffe_keep(conf, lo, hi)
     passing_idx = torch.nonzero(conf >= 0.2).flatten()
@@ -129,9 +120,55 @@ def test_maxnms_raises_threshold_until_enough():
     assert selection.maxnms_keep(boxes, scores, 36, 36).tolist() == [0, 1, 2, 3, 4]
 
 
-def test_maxnms_thresholds_are_airsplays():
-    assert len(selection.MAXNMS_THRESHOLDS) == 7
-    assert np.allclose(selection.MAXNMS_THRESHOLDS, [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+def _greedy_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
+    """Greedy NMS written out (detectron2 convention: areas without +1)."""
+    order, keep = list(np.argsort(-scores, kind="stable")), []
+    while order:
+        i = order.pop(0)
+        keep.append(i)
+        rest = []
+        for j in order:
+            w = max(0.0, min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0]))
+            h = max(0.0, min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1]))
+            area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
+            if w * h / (area(boxes[i]) + area(boxes[j]) - w * h) <= threshold:
+                rest.append(j)
+        order = rest
+    return keep
+
+
+def test_maxnms_threshold_list_as_the_references_walk_it():
+    """Hand-made: neighbours at IoU 0.43 (step 4) and a cluster at IoU 0.67/0.82 (steps 2, 1). The
+    first threshold that leaves `min` wins; HF's list starts at 0.5, airsplay's at 0.3."""
+    boxes = torch.cat([_row_of_boxes(5, 4.0), _row_of_boxes(3, 1.0) + torch.tensor([100.0, 0, 100, 0])])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5, 0.95, 0.85, 0.75])
+    b, s = boxes.numpy(), scores.numpy()
+    for thresholds, lo, hi in [
+        ((0.5, 0.6, 0.7), 6, 36),
+        ((0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), 6, 36),
+        ((0.5, 0.6, 0.7), 7, 7),
+        ((0.3, 0.4), 2, 3),
+    ]:
+        expected = []
+        for t in thresholds:  # the definition: first threshold leaving >= lo, else the last one's
+            expected = _greedy_nms(b, s, t)
+            if len(expected) >= lo:
+                break
+        got = selection.maxnms_keep(boxes, scores, lo, hi, thresholds).tolist()
+        assert got == expected[:hi], thresholds
+
+
+def test_maxnms_when_no_threshold_qualifies():
+    """Defined, not a crash, and not another image's selection: the last threshold's survivors, even
+    though fewer than the minimum (HF crashes on a first image, reuses the previous one in a batch)."""
+    heavy = _row_of_boxes(4, 0.5)  # all pairs IoU >= 0.6
+    scores = torch.tensor([0.4, 0.9, 0.3, 0.8])
+    got = selection.maxnms_keep(heavy, scores, 36, 36, (0.5, 0.6)).tolist()
+    assert got == _greedy_nms(heavy.numpy(), scores.numpy(), 0.6) and 0 < len(got) < 36
+    other = selection.maxnms_keep(_row_of_boxes(3, 40.0), torch.tensor([0.1, 0.2, 0.3]), 36, 36, (0.5,))
+    assert other.tolist() == [2, 1, 0]  # the next image: its own regions only
+    with pytest.raises(ValueError, match="at least one"):
+        selection.maxnms_keep(heavy, scores, 1, 2, ())
 
 
 def test_caffe_keep_padded_matches_caffe_keep():

@@ -204,6 +204,12 @@ def test_from_weights_defaults(video):
     path, _ = video
     ex = VideoExtractor.from_weights(model="s3dg-howto100m", weights="random", device="cpu", seed=3)
     assert ex.producer["streams"]["s3dg"]["seed"] == 3 and ex.device == CPU
+    # the model alone takes its recipe, and the producer names it with its sampling rule
+    assert (ex.producer["recipe"], ex.producer["sampling"], ex.producer["overrides"]) == (
+        "milnce",
+        "ffmpeg-fps",
+        {},
+    )
     ex.streams["s3dg"].recipe = replace(ex.streams["s3dg"].recipe, size=32, crop=32)
     assert ex.extract_file(path)["features"].shape == (2, 1024)
 

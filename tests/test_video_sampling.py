@@ -15,8 +15,10 @@ from vlprep.extractors.decode.sampling import (
     frame_indices_at,
     max_over_overlaps,
     overlapping,
+    sample_frames,
     sample_times,
 )
+from vlprep.extractors.decode.video import open_video
 from vlprep.extractors.video.combine import combine_2d3d
 
 
@@ -131,3 +133,91 @@ def test_combine_2d3d_rows_per_second():
     # second 0 overlaps clips 0, 1; second 1 overlaps 1, 2; second 2 overlaps 3, 4
     np.testing.assert_array_equal(pooled, [[1, 5], [2, 5], [9, 1]])
     np.testing.assert_array_equal(features[:, :2], f2d)
+
+
+# -- the ffmpeg-fps rule against ffmpeg's own fps filter ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def index_videos(tmp_path_factory):
+    """Videos whose frames show their index: 25 fps, 29.97 fps with B-frames, 30 fps; about 3.3 s."""
+    from vlprep.extractors.decode.synthetic_video import write_index_video
+
+    root = tmp_path_factory.mktemp("fps-rule")
+    videos = {}
+    for name, rate, frames, bframes in (
+        ("25", 25.0, 83, False),
+        ("29.97", 30000 / 1001, 100, True),
+        ("30", 30.0, 97, False),
+    ):
+        path = root / f"v{name}.mp4"
+        write_index_video(path, num_frames=frames, fps=rate, width=64, height=48, bframes=bframes)
+        videos[name] = path
+    return videos
+
+
+def _libavfilter_fps(path, rate: float) -> list[int]:
+    """The source-frame indices that libavfilter's `fps` filter (the one the HowTo100M and UniVL
+    extractors ran through ffmpeg) outputs at `rate`: an independent computation of the rule."""
+    import av
+
+    from vlprep.extractors.decode.synthetic_video import read_frame_index
+
+    out: list[int] = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        graph = av.filter.Graph()
+        source, fps, sink = (
+            graph.add_buffer(template=stream),
+            graph.add("fps", f"fps={rate}"),
+            graph.add("buffersink"),
+        )
+        source.link_to(fps)
+        fps.link_to(sink)
+        graph.configure()
+
+        def drain() -> None:
+            while True:
+                try:
+                    out.append(read_frame_index(graph.pull().to_ndarray(format="rgb24")))
+                except (av.error.BlockingIOError, av.error.EOFError):
+                    return
+
+        for frame in container.decode(stream):
+            graph.push(frame)
+            drain()
+        graph.push(None)
+        drain()
+    return out
+
+
+@pytest.mark.parametrize("rate", [1.0, 16.0, 20.0, 24.0])
+@pytest.mark.parametrize("video", ["25", "29.97", "30"])
+def test_ffmpeg_fps_rule_matches_the_fps_filter(index_videos, video, rate):
+    with open_video(index_videos[video], backend="pyav") as reader:
+        pts, duration = reader.pts, reader.meta.duration
+    times = sample_times(duration, rate, "ffmpeg-fps")
+    got = sample_frames(pts, times, rate, "ffmpeg-fps").tolist()
+    assert got == _libavfilter_fps(index_videos[video], rate)  # the frames, in order, and their count
+    # the floor rule is not ffmpeg's: it differs in phase or count on these videos
+    floor_times = sample_times(duration, rate, "floor")
+    assert sample_frames(pts, floor_times, rate, "floor").tolist() != got
+
+
+@given(duration=st.floats(0.001, 600), rate=st.sampled_from([1.0, 16.0, 20.0, 24.0, 29.97, 0.5]))
+@settings(max_examples=200, deadline=None)
+def test_ffmpeg_fps_count_rounds(duration, rate):
+    n = len(sample_times(duration, rate, "ffmpeg-fps"))
+    assert n == max(1, math.floor(duration * rate + 0.5 + 1e-6))
+    assert n <= len(sample_times(duration, rate, "floor"))
+
+
+def test_ffmpeg_fps_rule_by_hand():
+    pts = np.arange(100) / 25.0  # 25 fps, 4.0 s
+    times = sample_times(4.0, 1.0, "ffmpeg-fps")
+    # sample k: the last frame before k + 0.5 s; a frame exactly at k + 0.5 s belongs to the next sample
+    assert sample_frames(pts, times, 1.0, "ffmpeg-fps").tolist() == [12, 37, 62, 87]
+    assert sample_frames(pts, times, 1.0, "floor").tolist() == [0, 25, 50, 75]
+    assert len(sample_times(4.004, 1.0, "ffmpeg-fps")) == 4 and len(sample_times(4.004, 1.0, "floor")) == 5
+    with pytest.raises(ValueError, match="sampling rule"):
+        sample_times(4.0, 1.0, "nearest")

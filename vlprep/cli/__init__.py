@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "convert": "interop:convert_cmd",
     "export": "interop:export_cmd",
     "video": "video:video_cmd",
+    "recipes": "recipes:recipes_cmd",
     "tokens": "tokens:tokens_group",
     "vocab": "vocab:vocab_group",
     "manifest": "manifest:manifest_cmd",

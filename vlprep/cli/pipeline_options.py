@@ -155,15 +155,9 @@ def run_options(params: dict[str, Any]) -> Any:
     )
 
 
-def resolve_device(device: str | None, gpus_per_worker: float | None) -> str | None:
-    """The actors' device: explicit, else CUDA exactly when GPUs are reserved for them. With GPUs left
-    to the cluster (None), each actor uses CUDA when Ray gave it a GPU (Ray hides GPUs from actors
-    that reserve none)."""
-    if device:
-        return device
-    if gpus_per_worker is None:
-        return None
-    return "cuda" if gpus_per_worker > 0 else "cpu"
+def config_error(exc: Any) -> click.BadParameter:
+    """A config's ConfigValueError as a usage error naming the option (`min_size` -> `--min-size`)."""
+    return click.BadParameter(exc.reason, param_hint=f"--{exc.field.replace('_', '-')}")
 
 
 def check_inputs(inputs: Any) -> list[str]:

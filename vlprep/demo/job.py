@@ -69,11 +69,13 @@ def run_demo(
 ) -> DemoReport:
     """Generate a corpus in OUT_DIR/corpus and run every stage on it with random weights."""
     from vlprep.corpora import build_manifest
+    from vlprep.extractors.regions.config import RegionConfig
+    from vlprep.extractors.video.config import video_config
     from vlprep.interop.stores import export_store
-    from vlprep.pipelines.regions import RegionOptions, run_regions
+    from vlprep.pipelines.regions import run_regions
     from vlprep.pipelines.runner import RunOptions, ray_session
     from vlprep.pipelines.tokens import assign_store, store_rows
-    from vlprep.pipelines.video import VideoOptions, run_video
+    from vlprep.pipelines.video import run_video
     from vlprep.render import render
     from vlprep.store import FeatureStore, verify
     from vlprep.tokenizers.subword.build import build_sentencepiece, build_wordpiece
@@ -108,7 +110,7 @@ def run_demo(
     with ray_session(num_cpus=2):
 
         def regions_stage() -> tuple[int, int]:
-            options = RegionOptions(
+            options = RegionConfig(
                 weights="random", boxes=(36, 36), min_size=192, max_size=320, rpn_pre_nms=600, rpn_post_nms=48
             )
             summary = run_regions([str(manifest)], stores["regions"], options, run, batch_size=4)
@@ -119,7 +121,7 @@ def run_demo(
 
         def video_stage() -> tuple[int, int]:
             summary = run_video(
-                [str(corpus.videos)], stores["video"], VideoOptions(model="s3d", weights="random"), run
+                [str(corpus.videos)], stores["video"], video_config("videobert", weights="random"), run
             )
             return summary["ok"], summary["failed"]
 

@@ -13,51 +13,9 @@ from typing import Any
 import numpy as np
 
 from vlprep.checksums import file_sha256
+from vlprep.extractors.regions.config import RegionConfig
 from vlprep.pipelines.inputs import IMAGE_EXTENSIONS, Item, list_items
 from vlprep.pipelines.runner import Failure, JobSpec, RunOptions, cpu_only, run_job
-
-
-@dataclass
-class RegionOptions:
-    """The extractor's parameters (see RegionExtractor.from_weights)."""
-
-    weights: str = "random"
-    weights_format: str = "auto"
-    policy: str = "caffe"
-    boxes: tuple[int, int] = (10, 100)
-    min_size: int = 600
-    max_size: int = 1000
-    device: str | None = None
-    precision: str = "fp32"
-    vocab: str | None = None
-    resize: str = "cv2"
-    seed: int = 0
-    rpn_pre_nms: int = 6000
-    rpn_post_nms: int = 300
-    given_boxes: str | None = None
-
-
-def parse_boxes(text: str | int | Sequence[int]) -> tuple[int, int]:
-    """`36` -> (36, 36); `10-100` or `10,100` -> (10, 100)."""
-    if isinstance(text, int):
-        return (text, text)
-    if not isinstance(text, str):
-        low, high = (int(v) for v in text)
-        return _check_range(low, high, str(text))
-    parts = text.replace(",", "-").split("-")
-    try:
-        values = [int(p) for p in parts if p.strip()]
-    except ValueError:
-        values = []
-    if len(values) not in (1, 2):
-        raise ValueError(f"--boxes takes a count (36) or a range (10-100), not {text!r}")
-    return _check_range(values[0], values[-1], text)
-
-
-def _check_range(low: int, high: int, text: str) -> tuple[int, int]:
-    if low < 1 or high < low:
-        raise ValueError(f"--boxes {text!r}: need 1 <= min <= max")
-    return (low, high)
 
 
 def load_given_boxes(path: str | Path) -> dict[str, np.ndarray]:
@@ -88,8 +46,6 @@ def load_given_boxes(path: str | Path) -> dict[str, np.ndarray]:
     return out
 
 
-
-
 @dataclass
 class _Model:
     extractor: Any
@@ -97,34 +53,26 @@ class _Model:
     given_sha256: str | None
 
 
-def load_model(options: RegionOptions) -> _Model:
+def load_model(config: RegionConfig, given_boxes: str | None = None) -> _Model:
     from vlprep.extractors.regions import RegionExtractor
 
-    extractor = RegionExtractor.from_weights(
-        options.weights,
-        weights_format=options.weights_format,
-        policy=options.policy,
-        boxes=tuple(options.boxes),
-        device=options.device,
-        precision=options.precision,
-        min_size=options.min_size,
-        max_size=options.max_size,
-        vocab=options.vocab,
-        resize=options.resize,
-        seed=options.seed,
-        rpn_pre_nms=options.rpn_pre_nms,
-        rpn_post_nms=options.rpn_post_nms,
-    )
+    extractor = RegionExtractor.from_config(config)
     given = sha = None
-    if options.given_boxes:
-        given, sha = load_given_boxes(options.given_boxes), file_sha256(options.given_boxes)
+    if given_boxes:
+        given, sha = load_given_boxes(given_boxes), file_sha256(given_boxes)
     return _Model(extractor, given, sha)
 
 
 def describe(model: _Model) -> dict:
-    """The store's producer: the extractor's own description, plus the given boxes and label names (which
+    """The store's producer: the extractor's own description (every parameter that decides the numbers),
+    the recipe it started from and what was changed from it, the given boxes and label names (which
     `vlprep inspect --render` uses when no --vocab is given there)."""
+    from vlprep.extractors.regions.recipes import overrides_of
+
     producer = dict(model.extractor.producer)
+    config = getattr(model.extractor, "config", None)
+    if config is not None and config.recipe:
+        producer["overrides"] = overrides_of(config)
     if model.given_sha256:
         producer["given_boxes_sha256"] = model.given_sha256
     for key in ("object_names", "attribute_names"):
@@ -174,11 +122,13 @@ def run_batch(model: _Model, batch: list[tuple[Item, np.ndarray]]) -> list[dict 
     return results
 
 
-def regions_job(options: RegionOptions, batch_size: int = 8) -> JobSpec:
+def regions_job(config: RegionConfig, batch_size: int = 8, given_boxes: str | None = None) -> JobSpec:
+    if (config.policy == "given") != bool(given_boxes):
+        raise ValueError("policy 'given' and given_boxes go together")
     return JobSpec(
         kind="regions",
         producer=None,
-        load_model=functools.partial(load_model, options),
+        load_model=functools.partial(load_model, config, given_boxes),
         run_batch=run_batch,
         decode=decode,
         describe=describe,
@@ -190,12 +140,14 @@ def regions_job(options: RegionOptions, batch_size: int = 8) -> JobSpec:
 def run_regions(
     inputs: Sequence[str],
     out: str | Path,
-    options: RegionOptions | None = None,
+    config: RegionConfig | None = None,
     run: RunOptions | None = None,
     batch_size: int = 8,
+    given_boxes: str | None = None,
 ) -> dict:
     """Extracts region features for every image named by `inputs` into the store at `out`; returns the
-    run summary. Python form of `vlprep regions`."""
-    options = options or RegionOptions()
+    run summary. Python form of `vlprep regions` (`config`: see RegionConfig and recipes.py)."""
+    config = config or RegionConfig()
+    job = regions_job(config, batch_size, given_boxes)
     items = list_items(inputs, IMAGE_EXTENSIONS)
-    return run_job(regions_job(options, batch_size), items, out, cpu_only(run, options.device))
+    return run_job(job, items, out, cpu_only(run, config.device))

@@ -12,47 +12,20 @@ import functools
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vlprep.extractors.video.config import VideoConfig
 from vlprep.pipelines.inputs import VIDEO_EXTENSIONS, Item, list_items
 from vlprep.pipelines.runner import Failure, JobSpec, RunOptions, cpu_only, run_job
 
 
-@dataclass
-class VideoOptions:
-    """The extractor's parameters (see VideoExtractor.from_weights)."""
-
-    model: str = "s3d"
-    weights: str = "random"
-    device: str | None = None
-    precision: str = "fp32"
-    batch_size: int = 8  # clips per forward pass
-    decoder: str = "auto"
-    seed: int = 0
-    keep_streams: bool = False
-    with_embedding: bool = False
-    decode_timeout: float | None = 120.0
-
-
-def load_model(options: VideoOptions) -> Any:
+def load_model(config: VideoConfig) -> Any:
     from vlprep.extractors.video import VideoExtractor
 
-    return VideoExtractor.from_weights(
-        model=options.model,
-        weights=options.weights,
-        device=options.device,
-        precision=options.precision,
-        batch_size=options.batch_size,
-        decoder=options.decoder,
-        seed=options.seed,
-        keep_streams=options.keep_streams,
-        with_embedding=options.with_embedding,
-        timeout=options.decode_timeout,
-    )
+    return VideoExtractor.from_config(config)
 
 
 def describe(extractor: Any) -> dict:
@@ -195,11 +168,11 @@ def _duration(record: dict) -> float:
     return float(record.get("duration", 0.0))
 
 
-def video_job(options: VideoOptions) -> JobSpec:
+def video_job(config: VideoConfig) -> JobSpec:
     return JobSpec(
         kind="video",
         producer=None,
-        load_model=functools.partial(load_model, options),
+        load_model=functools.partial(load_model, config),
         run_batch=run_batch,
         decode=None,
         describe=describe,
@@ -211,10 +184,10 @@ def video_job(options: VideoOptions) -> JobSpec:
 
 
 def run_video(
-    inputs: Sequence[str], out: str | Path, options: VideoOptions | None = None, run: RunOptions | None = None
+    inputs: Sequence[str], out: str | Path, config: VideoConfig | None = None, run: RunOptions | None = None
 ) -> dict:
     """Extracts clip features for every video named by `inputs` into the store at `out`; returns the run
-    summary. Python form of `vlprep video`."""
-    options = options or VideoOptions()
+    summary. Python form of `vlprep video` (`config`: see VideoConfig and the video recipes)."""
+    config = config or VideoConfig()
     items = list_items(inputs, VIDEO_EXTENSIONS, tar_members=False)
-    return run_job(video_job(options), items, out, cpu_only(run, options.device))
+    return run_job(video_job(config), items, out, cpu_only(run, config.device))

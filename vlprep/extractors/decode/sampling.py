@@ -1,8 +1,13 @@
 """Sampling plans: pure functions from a video's timing to the frames and clips to read.
 
-Times are seconds from the first presented frame. A frame "at t" is the last frame whose presentation
-time is <= t, so a fixed-rate resampling repeats frames of a slow video and skips frames of a fast one,
-like ffmpeg's `fps` filter, but with the rule stated rather than implied by rounding.
+Times are seconds from the first presented frame. Resampling at a fixed rate R repeats frames of a slow
+video and skips frames of a fast one; two rules say which frame sample k shows:
+
+- ``floor``: the last frame whose presentation time is <= k/R; ceil(duration * R) samples.
+- ``ffmpeg-fps``: what ffmpeg's `fps` filter outputs (and so what the HowTo100M / UniVL extractors fed
+  their networks): each frame's time is rounded to the nearest output tick, so sample k is the last frame
+  with presentation time < (k + 0.5)/R, and there are round(duration * R) samples (at least one).
+  Checked against libavfilter's own `fps` filter in tests/test_video_sampling.py.
 """
 
 from __future__ import annotations
@@ -14,15 +19,35 @@ import numpy as np
 # Presentation times and sample times are both computed in float64 from different rationals
 # (k/rate vs pts*time_base); a frame exactly at t must not lose to rounding.
 TIME_TOLERANCE = 1e-6
+SAMPLING_RULES = ("ffmpeg-fps", "floor")
 
 
-def sample_times(duration: float, rate: float) -> np.ndarray:
-    """Times k/rate for k = 0, 1, ... that fall inside [0, duration). At least one time (0.0) for any
-    video with a frame, so a video shorter than one sampling period still yields a sample."""
+def _check_rule(rule: str) -> None:
+    if rule not in SAMPLING_RULES:
+        raise ValueError(f"unknown sampling rule {rule!r} (expected one of {', '.join(SAMPLING_RULES)})")
+
+
+def sample_times(duration: float, rate: float, rule: str = "floor") -> np.ndarray:
+    """The sample times k/rate, k = 0 .. n - 1: n = ceil(duration * rate) for `floor` (every k/rate inside
+    [0, duration)), round(duration * rate) for `ffmpeg-fps` (halves up, as the filter rounds). At least
+    one (0.0) for any video with a frame, so a video shorter than one sampling period still yields one."""
+    _check_rule(rule)
     if rate <= 0:
         raise ValueError(f"sampling rate must be positive, got {rate}")
-    n = max(1, math.ceil(duration * rate - TIME_TOLERANCE))
-    return np.arange(n, dtype=np.float64) / rate
+    if rule == "floor":
+        n = math.ceil(duration * rate - TIME_TOLERANCE)
+    else:
+        n = math.floor(duration * rate + 0.5 + TIME_TOLERANCE)
+    return np.arange(max(1, n), dtype=np.float64) / rate
+
+
+def sample_frames(pts: np.ndarray, times: np.ndarray, rate: float, rule: str = "floor") -> np.ndarray:
+    """The frame index each sample time shows under `rule` (see the module docstring); `pts` are the
+    frames' presentation times, ascending."""
+    _check_rule(rule)
+    if rule == "floor":
+        return frame_indices_at(pts, times)
+    return frame_indices_before(pts, np.asarray(times, dtype=np.float64) + 0.5 / rate)
 
 
 def frame_indices_at(pts: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -32,6 +57,16 @@ def frame_indices_at(pts: np.ndarray, times: np.ndarray) -> np.ndarray:
     if pts.size == 0:
         raise ValueError("a video without frames has no frame at any time")
     idx = np.searchsorted(pts, np.asarray(times, dtype=np.float64) + TIME_TOLERANCE, side="right") - 1
+    return np.clip(idx, 0, pts.size - 1).astype(np.int64)
+
+
+def frame_indices_before(pts: np.ndarray, limits: np.ndarray) -> np.ndarray:
+    """Index of the last frame presented strictly before each limit (frame 0 when none is)."""
+    pts = np.asarray(pts, dtype=np.float64)
+    if pts.size == 0:
+        raise ValueError("a video without frames has no frame at any time")
+    limits = np.asarray(limits, dtype=np.float64)
+    idx = np.searchsorted(pts, limits - TIME_TOLERANCE, side="left") - 1
     return np.clip(idx, 0, pts.size - 1).astype(np.int64)
 
 

@@ -17,17 +17,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vlprep.extractors.runtime import torch_device, torch_dtype
+
 from . import box_coder, selection
 from .checkpoints import CONVENTIONS, load_weights
+from .config import RegionConfig
 from .model import MODEL_NAME, VGFasterRCNN
-from .preprocessing import PIXEL_MEANS_BGR, RESIZE_MODES, PreparedImage, pixels_on_device, plan_cv2, prepare
+from .preprocessing import PIXEL_MEANS_BGR, PreparedImage, pixels_on_device, plan_cv2, prepare
 from .random_weights import random_model
 from .roi_heads import POOLER_RESOLUTION
 from .rpn import ProposalParams
 from .trunk import fold_frozen_batchnorm, use_fused_convs
 from .vocab import parse_vocab
 
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 RECORD_FIELDS = (
     "features",
     "boxes",
@@ -41,103 +43,57 @@ RECORD_FIELDS = (
 )
 
 
-def _resolve_device(device) -> torch.device:
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 class RegionExtractor:
-    """Build with `from_weights`; call `extract(images)`.
-
-    Options beyond the library API's: `rpn_pre_nms`, `rpn_post_nms`, `rpn_nms`, `rpn_min_size`,
-    `rpn_order` ("caffe" | "d2"; default: caffe for the caffe and given policies, d2 for maxnms, as
-    each reference does), `plus_one` (box convention; default: the weights format's), `roi_chunk`
-    (regions per res5 call, bounds memory; default 512 on CPU, 2048 on CUDA; 0 = all at once),
-    `fold_bn`, `channels_last`, `preprocess_on_device` (the cv2 resize as torch ops on the device;
-    default on CUDA), `batched_rpn` (proposal selection for a whole size bucket at once, with a
-    batched fixed-point NMS; default on CUDA), `tf32` (let fp32 convs and matmuls use TF32 on CUDA;
-    default off), `fused_convs` (cuDNN's fused conv + bias + residual + ReLU on CUDA, implies `fold_bn`;
-    declined with a warning where cuDNN cannot run them; default off; benchmarks/gpu_check.sh measures
-    it). See docs/regions.md.
-    """
+    """Build with `from_config(RegionConfig(...))` (or `from_weights(path, **fields)`); call
+    `extract(images)`. Every parameter is a field of `RegionConfig` (config.py), documented there and
+    in docs/regions.md; the constructor also takes fields as keywords over `config`."""
 
     def __init__(
         self,
         model: VGFasterRCNN,
         *,
         weights_info: dict,
-        policy: str = "caffe",
-        boxes=(10, 100),
-        device=None,
-        precision: str = "fp32",
-        min_size: int = 600,
-        max_size: int = 1000,
-        vocab=None,
-        resize: str = "cv2",
-        rpn_pre_nms: int = 6000,
-        rpn_post_nms: int = 300,
-        rpn_nms: float = 0.7,
-        rpn_min_size: float | None = None,
-        rpn_order: str | None = None,
-        plus_one: bool | None = None,
-        roi_chunk: int | None = None,
-        channels_last: bool | None = None,
-        preprocess_on_device: bool | None = None,
-        fold_bn: bool | None = None,
-        batched_rpn: bool | None = None,
-        tf32: bool = False,
-        fused_convs: bool = False,
+        config: RegionConfig | None = None,
         copy_model: bool = True,
+        **fields,
     ) -> None:
-        if policy not in selection.POLICIES:
-            raise ValueError(f"unknown policy {policy!r} (expected one of {selection.POLICIES})")
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r} (expected one of {tuple(PRECISIONS)})")
-        if resize not in RESIZE_MODES:
-            raise ValueError(f"unknown resize {resize!r} (expected one of {RESIZE_MODES})")
-        if min_size < 1 or max_size < min_size:
-            raise ValueError(f"need 1 <= min_size <= max_size, got {min_size}, {max_size}")
-        self.policy = policy
-        self.min_boxes, self.max_boxes = selection.parse_boxes(boxes)
-        self.min_size, self.max_size, self.resize = int(min_size), int(max_size), resize
-        self.precision = precision
-        self.device = _resolve_device(device)
+        config = (config or RegionConfig()).replace(**fields)
+        self.config = config
+        self.policy = config.policy
+        self.min_boxes, self.max_boxes = config.boxes
+        self.min_size, self.max_size, self.resize = config.min_size, config.max_size, config.resize
+        self.channel_order = config.channel_order
+        self.precision = config.precision
+        self.device = torch_device(config.device)
         fmt = weights_info["weights_format"]
-        self.plus_one = CONVENTIONS[fmt]["plus_one"] if plus_one is None else bool(plus_one)
-        rpn_order = rpn_order or ("d2" if policy == "maxnms" else "caffe")
-        if rpn_min_size is None:
-            rpn_min_size = 16.0 if rpn_order == "caffe" else 0.0
+        self.plus_one = CONVENTIONS[fmt]["plus_one"] if config.plus_one is None else bool(config.plus_one)
         self.rpn = ProposalParams(
-            pre_nms=int(rpn_pre_nms),
-            post_nms=int(rpn_post_nms),
-            nms_threshold=float(rpn_nms),
-            min_size=float(rpn_min_size),
-            order=rpn_order,
+            pre_nms=config.rpn_pre_nms,
+            post_nms=config.rpn_post_nms,
+            nms_threshold=config.rpn_nms,
+            min_size=config.effective_rpn_min_size,
+            order=config.effective_rpn_order,
             plus_one=self.plus_one,
         )
-        self.object_names, self.attribute_names = parse_vocab(vocab)
-        self.dtype = PRECISIONS[precision]
-        self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
+        self.object_names, self.attribute_names = parse_vocab(config.vocab)
+        self.dtype = torch_dtype(config.precision)
+        cuda = self.device.type == "cuda"
+        self.channels_last = cuda if config.channels_last is None else bool(config.channels_last)
         # res5 activations are ~0.8 MB (fp32) per region and layer: bound the regions in flight.
-        self.roi_chunk = (
-            int(roi_chunk) if roi_chunk is not None else (2048 if self.device.type == "cuda" else 512)
-        )
-        if preprocess_on_device is None:
-            preprocess_on_device = self.device.type == "cuda" and resize == "cv2"
-        if preprocess_on_device and resize != "cv2":
-            raise ValueError("preprocess_on_device implements the cv2 resize only")
-        self.preprocess_on_device = bool(preprocess_on_device)
-        self.batched_rpn = self.device.type == "cuda" if batched_rpn is None else bool(batched_rpn)
-        self.tf32 = bool(tf32)
+        self.roi_chunk = int(config.roi_chunk) if config.roi_chunk is not None else (2048 if cuda else 512)
+        on_device = config.preprocess_on_device
+        self.preprocess_on_device = (cuda and self.resize == "caffe") if on_device is None else on_device
+        self.batched_rpn = cuda if config.batched_rpn is None else bool(config.batched_rpn)
+        self.tf32 = bool(config.tf32)
+        fold_bn = config.fold_bn
         if fold_bn is None:
-            fold_bn = bool(fused_convs) or self.device.type == "cuda" or self.dtype != torch.float32
-        if fused_convs and not fold_bn:
+            fold_bn = bool(config.fused_convs) or cuda or self.dtype != torch.float32
+        if config.fused_convs and not fold_bn:
             raise ValueError("fused_convs needs fold_bn")
         self.fold_bn = bool(fold_bn)
         # Accepted on any device: where cuDNN's fused kernels do not run (CPU), the probe in
         # _inference_model declines them with a warning and the plain convolutions run.
-        self.fused_convs = bool(fused_convs)
+        self.fused_convs = bool(config.fused_convs)
         self.model = self._inference_model(model, copy_model)
         self._weights_info = dict(weights_info)
 
@@ -174,61 +130,40 @@ class RegionExtractor:
     # -- construction -------------------------------------------------------------------------------
 
     @classmethod
-    def from_weights(
-        cls,
-        weights: str | Path,
-        weights_format: str = "auto",
-        policy: str = "caffe",
-        boxes=(10, 100),
-        device=None,
-        precision: str = "fp32",
-        min_size: int = 600,
-        max_size: int = 1000,
-        vocab=None,
-        resize: str = "cv2",
-        seed: int = 0,
-        **options,
-    ) -> RegionExtractor:
-        """`weights`: a checkpoint path (formats in checkpoints.py) or "random" (seeded random init)."""
-        if str(weights) == "random":
-            if weights_format not in ("auto", "random"):
-                raise ValueError("weights='random' takes weights_format 'auto' or 'random'")
-            model = random_model(seed)
+    def from_config(cls, config: RegionConfig) -> RegionExtractor:
+        """Load `config.weights` (a checkpoint path, formats in checkpoints.py, or "random": a random
+        model from `config.seed`) and build the extractor."""
+        if config.weights == "random":
+            model = random_model(config.seed)
             info = {
                 "weights": "random",
                 "weights_sha256": "random",
                 "weights_format": "random",
-                "seed": int(seed),
+                "seed": int(config.seed),
                 "anchors": "generated (d2 convention)",
             }
         else:
             model = VGFasterRCNN()
-            loaded = load_weights(model, weights, weights_format)
+            fmt = "auto" if config.weights_format == "random" else config.weights_format
+            loaded = load_weights(model, config.weights, fmt)
             origin = (
                 "checkpoint"
                 if loaded.anchors_from_checkpoint
                 else (f"generated ({CONVENTIONS[loaded.format]['anchors']} convention)")
             )
             info = {
-                "weights": str(weights),
+                "weights": config.weights,
                 "weights_sha256": loaded.sha256,
                 "weights_format": loaded.format,
                 "anchors": origin,
             }
-        options.setdefault("copy_model", False)  # the model was built for this extractor alone
-        return cls(
-            model,
-            weights_info=info,
-            policy=policy,
-            boxes=boxes,
-            device=device,
-            precision=precision,
-            min_size=min_size,
-            max_size=max_size,
-            vocab=vocab,
-            resize=resize,
-            **options,
-        )
+        # the model was built for this extractor alone: no copy
+        return cls(model, weights_info=info, config=config, copy_model=False)
+
+    @classmethod
+    def from_weights(cls, weights: str | Path, **fields) -> RegionExtractor:
+        """`from_config(RegionConfig(weights=weights, **fields))`."""
+        return cls.from_config(RegionConfig(weights=str(weights), **fields))
 
     @property
     def weights_info(self) -> dict:
@@ -242,14 +177,13 @@ class RegionExtractor:
         anchors = self.model.proposal_generator.anchor_generator.cell_anchors.get()
         producer = {
             "model": MODEL_NAME,
+            # every parameter that decides the numbers, then what the weights turned out to be (the
+            # resolved format, the sha256); the label names are recorded below, not the vocab path
+            **{k: v for k, v in self.config.numbers().items() if k not in ("seed", "vocab")},
             **self._weights_info,
-            "policy": self.policy,
             "boxes": [self.min_boxes, self.max_boxes],
-            "min_size": self.min_size,
-            "max_size": self.max_size,
-            "resize": self.resize,
             "resize_on_device": self.preprocess_on_device,
-            "color": "BGR",
+            "color": self.channel_order.upper(),
             "pixel_means_bgr": list(PIXEL_MEANS_BGR),
             "precision": "fp32 (tf32 on CUDA)" if self.tf32 and self.precision == "fp32" else self.precision,
             "box_convention": "caffe (+1, clip to W-1)" if self.plus_one else "detectron2 (clip to W)",
@@ -266,15 +200,9 @@ class RegionExtractor:
             "feature": "res5 mean-pooled, 2048-d, of the proposal (pre-regression) box",
         }
         if self.policy == "caffe":
-            producer.update(
-                class_nms=selection.CAFFE_NMS,
-                score_threshold=selection.CAFFE_SCORE,
-                stored_boxes="proposals",
-                attributes="softmax over 401, 'no attribute' dropped",
-            )
+            producer.update(stored_boxes="proposals", attributes="softmax over 401, 'no attribute' dropped")
         elif self.policy == "maxnms":
             producer.update(
-                nms_thresholds=[round(t, 2) for t in selection.MAXNMS_THRESHOLDS],
                 stored_boxes="regressed boxes of the best class",
                 attributes="softmax over 400 ('no attribute' excluded)",
             )
@@ -323,7 +251,9 @@ class RegionExtractor:
         if self.preprocess_on_device:
             prepared = [plan_cv2(img, self.min_size, self.max_size) for img in images]
         else:
-            prepared = [prepare(img, self.min_size, self.max_size, self.resize) for img in images]
+            prepared = [
+                prepare(img, self.min_size, self.max_size, self.resize, self.channel_order) for img in images
+            ]
         if not prepared:
             return []
         with self._numerics():
@@ -352,7 +282,12 @@ class RegionExtractor:
         pooled, pooled_order = [], []
         for size, members in buckets.items():
             if self.preprocess_on_device:
-                x = torch.stack([pixels_on_device(images[i], prepared[i], self.device) for i in members])
+                x = torch.stack(
+                    [
+                        pixels_on_device(images[i], prepared[i], self.device, self.channel_order)
+                        for i in members
+                    ]
+                )
             else:
                 x = torch.from_numpy(np.stack([prepared[i].pixels for i in members])).to(self.device)
             fmap = self.model.backbone(self._network_input(x))
@@ -407,10 +342,12 @@ class RegionExtractor:
                 pad(boxes, batch_first=True),
                 pad(list(scores.split(counts)), batch_first=True),
                 torch.tensor(counts, device=scores.device),
-                selection.CAFFE_NMS,
+                self.config.class_nms,
                 self.plus_one,
             )
-            keeps = selection.caffe_keep_padded(max_conf, counts, self.min_boxes, self.max_boxes)
+            keeps = selection.caffe_keep_padded(
+                max_conf, counts, self.min_boxes, self.max_boxes, self.config.score_threshold
+            )
             # Rounding of the network size can put a proposal's edge a fraction of a pixel outside the
             # original image once scaled back; the stored box is clipped (the class NMS above was not).
             return [
@@ -425,7 +362,12 @@ class RegionExtractor:
             regressed = box_coder.decode(deltas, b, box_coder.ROI_WEIGHTS, plus_one=self.plus_one)
             regressed = box_coder.clip(regressed, *p.size, plus_one=self.plus_one)
             keep = selection.maxnms_keep(
-                regressed, scores, self.min_boxes, self.max_boxes, plus_one=self.plus_one
+                regressed,
+                scores,
+                self.min_boxes,
+                self.max_boxes,
+                self.config.nms_thresholds,
+                plus_one=self.plus_one,
             )
             original = box_coder.clip(
                 self._to_original(regressed[keep], p), p.image_h, p.image_w, self.plus_one

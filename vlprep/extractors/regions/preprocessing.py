@@ -1,13 +1,18 @@
 """Image -> network input, as the reference extractors prepare it.
 
-The weights come from Caffe, so the network sees BGR pixels minus the Caffe means (no std division).
-Two resize paths, each matching a reference:
+The weights come from Caffe, so the network sees BGR pixels minus the Caffe means (no std division);
+`channel_order="rgb"` feeds RGB pixels instead (minus the same means, channel by channel), as the Hugging
+Face LXMERT demo does on its local-file path. Three resize modes, each named for what it reproduces:
 
-- ``cv2`` (default; Caffe `_get_image_blob`, MILVLG `get_image_blob`): one scale s = min_size / shorter
-  side, reduced to max_size / longer side if round(s * longer) > max_size; the mean-subtracted float
-  image is resized by `cv2.resize(fx=s, fy=s, INTER_LINEAR)`; boxes map back by dividing by s.
-- ``pil`` (airsplay / detectron2 `ResizeShortestEdge`): target sizes rounded with int(x + 0.5), uint8
-  PIL bilinear resize, means subtracted after; boxes map back per axis.
+- ``caffe`` (Caffe `_get_image_blob`, MILVLG `get_image_blob`): one scale s = min_size / shorter side,
+  reduced to max_size / longer side if round(s * longer) > max_size; the mean-subtracted float image is
+  resized by `cv2.resize(fx=s, fy=s, INTER_LINEAR)` (so both axes get s, each size rounded by OpenCV);
+  boxes map back by dividing by s.
+- ``detectron2`` (airsplay / detectron2 `ResizeShortestEdge`): target sizes per axis rounded with
+  int(x + 0.5), PIL bilinear on the uint8 image, means subtracted after; boxes map back per axis.
+- ``hf`` (Hugging Face `processing_image.py`, which converts to float before `ResizeShortestEdge` and so
+  always takes its torch branch): the same int(x + 0.5) sizes, `F.interpolate(bilinear,
+  align_corners=False)` without antialiasing on the float image; boxes map back per axis.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
+from .config import CHANNEL_ORDERS, RESIZE_ALIASES, RESIZE_MODES
+
 PIXEL_MEANS_BGR = (102.9801, 115.9465, 122.7717)
-RESIZE_MODES = ("cv2", "pil")
 
 
 @dataclass(frozen=True)
@@ -68,26 +75,43 @@ def check_image(image: np.ndarray) -> None:
         raise ValueError(f"empty image of shape {image.shape}")
 
 
+def _ordered(image: np.ndarray, channel_order: str) -> np.ndarray:
+    if channel_order not in CHANNEL_ORDERS:
+        raise ValueError(f"unknown channel_order {channel_order!r} (expected one of {CHANNEL_ORDERS})")
+    return image[:, :, ::-1] if channel_order == "bgr" else image
+
+
 def prepare(
-    image: np.ndarray, min_size: int = 600, max_size: int = 1000, resize: str = "cv2"
+    image: np.ndarray,
+    min_size: int = 600,
+    max_size: int = 1000,
+    resize: str = "caffe",
+    channel_order: str = "bgr",
 ) -> PreparedImage:
     """RGB uint8 [H, W, 3] -> network input and the scale back to original pixels."""
     check_image(image)
     height, width = image.shape[:2]
     means = np.asarray(PIXEL_MEANS_BGR, dtype=np.float32)
-    if resize == "cv2":
+    resize = RESIZE_ALIASES.get(resize, resize)
+    if resize == "caffe":
         scale = caffe_scale(height, width, min_size, max_size)
-        bgr = image[:, :, ::-1].astype(np.float32) - means
-        resized = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+        shifted = _ordered(image, channel_order).astype(np.float32) - means
+        resized = cv2.resize(shifted, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
         scale_y = scale_x = scale
-    elif resize == "pil":
+    elif resize == "detectron2":
         new_h, new_w = d2_resized_size(height, width, min_size, max_size)
         pil = Image.fromarray(np.ascontiguousarray(image)).resize((new_w, new_h), Image.Resampling.BILINEAR)
-        resized = np.asarray(pil)[:, :, ::-1].astype(np.float32) - means
+        resized = _ordered(np.asarray(pil), channel_order).astype(np.float32) - means
+        scale_y, scale_x = new_h / height, new_w / width
+    elif resize == "hf":
+        new_h, new_w = d2_resized_size(height, width, min_size, max_size)
+        x = torch.from_numpy(np.ascontiguousarray(_ordered(image, channel_order))).float()
+        x = F.interpolate(x.permute(2, 0, 1)[None], size=(new_h, new_w), mode="bilinear", align_corners=False)
+        resized = x[0].permute(1, 2, 0).numpy() - means
         scale_y, scale_x = new_h / height, new_w / width
     else:
         raise ValueError(f"unknown resize {resize!r} (expected one of {RESIZE_MODES})")
-    pixels = np.ascontiguousarray(resized.transpose(2, 0, 1))
+    pixels = np.ascontiguousarray(resized.transpose(2, 0, 1), dtype=np.float32)
     return PreparedImage(pixels, scale_y, scale_x, height, width, pixels.shape[1], pixels.shape[2])
 
 
@@ -97,7 +121,7 @@ def cv2_output_size(height: int, width: int, scale: float) -> tuple[int, int]:
 
 
 def plan_cv2(image: np.ndarray, min_size: int = 600, max_size: int = 1000) -> PreparedImage:
-    """The cv2 path's scale and size without computing pixels (they are made on the device)."""
+    """The caffe path's scale and size without computing pixels (they are made on the device)."""
     check_image(image)
     height, width = image.shape[:2]
     scale = caffe_scale(height, width, min_size, max_size)
@@ -129,12 +153,15 @@ def cv2_linear_resize(x: torch.Tensor, scale: float, out_h: int, out_w: int) -> 
     return rows[:, y0, :] * (1 - fy)[:, None] + rows[:, y1, :] * fy[:, None]
 
 
-def pixels_on_device(image: np.ndarray, plan: PreparedImage, device: torch.device) -> torch.Tensor:
-    """The cv2 path's network input [3, h, w] float32, made on `device` from the uint8 image (a quarter
+def pixels_on_device(
+    image: np.ndarray, plan: PreparedImage, device: torch.device, channel_order: str = "bgr"
+) -> torch.Tensor:
+    """The caffe path's network input [3, h, w] float32, made on `device` from the uint8 image (a quarter
     of the bytes to transfer, and no CPU time per pixel)."""
     rgb = torch.from_numpy(np.ascontiguousarray(image)).to(device, non_blocking=True)
     means = torch.tensor(PIXEL_MEANS_BGR, dtype=torch.float32, device=device)
-    bgr = rgb.permute(2, 0, 1).flip(0).float() - means[:, None, None]
+    chw = rgb.permute(2, 0, 1)
+    bgr = (chw.flip(0) if channel_order == "bgr" else chw).float() - means[:, None, None]
     if (plan.net_h, plan.net_w) == (plan.image_h, plan.image_w) and plan.scale_x == 1.0:
         return bgr
     return cv2_linear_resize(bgr, plan.scale_x, plan.net_h, plan.net_w)

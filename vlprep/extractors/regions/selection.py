@@ -4,40 +4,22 @@
   per-class NMS (0.3) over the *proposal* boxes, each region keeps the best score among the classes
   where it survived ("max_conf"), keep max_conf >= 0.2, then clamp the count to [min, max] by max_conf.
 - ``maxnms``: airsplay's detectron2 port / the LXMERT demo: each region's best-class *regressed* box,
-  one class-agnostic NMS whose threshold rises 0.3, 0.4, ... 0.9 until at least `min` regions remain,
-  then the first `max`.
+  one class-agnostic NMS with the first threshold of a list that leaves at least `min` regions (airsplay
+  0.3, 0.4 ... 0.9; the Hugging Face demo 0.5, 0.6, 0.7), then the first `max`. When no threshold of
+  the list leaves `min`, the last (most permissive) threshold's survivors are kept, fewer than `min`:
+  never an error, never another image's selection.
 - ``given``: no selection (features for supplied boxes).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from . import box_coder
+from .config import AIRSPLAY_NMS_THRESHOLDS, RegionConfig
 
-POLICIES = ("caffe", "maxnms", "given")
-CAFFE_NMS = 0.3
-CAFFE_SCORE = 0.2
-# np.arange(0.3, 1.0, 0.1) exactly as airsplay iterates it (0.30000000000000004, ...).
-MAXNMS_THRESHOLDS = tuple(float(t) for t in np.arange(0.3, 1.0, 0.1))
-
-
-def parse_boxes(spec) -> tuple[int, int]:
-    """`36` / `"36"` -> (36, 36); `"10-100"` / `(10, 100)` -> (10, 100)."""
-    if isinstance(spec, str):
-        parts = spec.split("-")
-        if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
-            raise ValueError(f"boxes must look like 36 or 10-100, got {spec!r}")
-        values = [int(p) for p in parts]
-    elif isinstance(spec, int):
-        values = [spec]
-    else:
-        values = [int(v) for v in spec]
-    lo, hi = (values[0], values[0]) if len(values) == 1 else (values[0], values[1])
-    if lo < 1 or hi < lo:
-        raise ValueError(f"box counts must satisfy 1 <= min <= max, got {lo}-{hi}")
-    return lo, hi
+CAFFE_NMS = RegionConfig.class_nms
+CAFFE_SCORE = RegionConfig.score_threshold
 
 
 def _pack_bits(mask: torch.Tensor) -> torch.Tensor:
@@ -162,11 +144,14 @@ def maxnms_keep(
     scores: torch.Tensor,
     min_boxes: int,
     max_boxes: int,
-    thresholds=MAXNMS_THRESHOLDS,
+    thresholds=AIRSPLAY_NMS_THRESHOLDS,
     plus_one: bool = False,
 ) -> torch.Tensor:
-    """Class-agnostic NMS over each region's best-class box; the threshold rises until at least
-    `min_boxes` survive (or the last threshold is reached); the first `max_boxes` by score are kept."""
+    """Class-agnostic NMS over one image's best-class boxes with the first of `thresholds` that leaves
+    at least `min_boxes`; when none does, the last threshold's survivors (fewer than `min_boxes`). The
+    first `max_boxes` by score are kept."""
+    if not thresholds:
+        raise ValueError("maxnms needs at least one NMS threshold")
     keep = torch.zeros(0, dtype=torch.long, device=boxes.device)
     for threshold in thresholds:
         keep = box_coder.nms(boxes, scores, threshold, plus_one=plus_one)

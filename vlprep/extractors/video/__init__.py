@@ -9,7 +9,7 @@ from vlprep.extractors.video.extractor import (
     StreamPlan,
     VideoExtractor,
 )
-from vlprep.extractors.video.recipes import Recipe
+from vlprep.extractors.video.recipes import RECIPES, StreamRecipe, VideoRecipe
 
 __all__ = [
     "MODELS",
@@ -17,7 +17,9 @@ __all__ = [
     "ClipBatch",
     "DecodedVideo",
     "NonFiniteFeaturesError",
-    "Recipe",
+    "RECIPES",
+    "StreamRecipe",
+    "VideoRecipe",
     "StreamPlan",
     "VideoExtractor",
 ]

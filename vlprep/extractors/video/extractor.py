@@ -18,22 +18,27 @@ import torch
 
 from vlprep.extractors.decode.errors import DecodeError
 from vlprep.extractors.decode.open import open_video
-from vlprep.extractors.decode.sampling import clip_timestamps, clip_windows, frame_indices_at, sample_times
+from vlprep.extractors.decode.sampling import (
+    SAMPLING_RULES,
+    clip_timestamps,
+    clip_windows,
+    sample_frames,
+    sample_times,
+)
 from vlprep.extractors.decode.video import DEFAULT_TIMEOUT, VideoMeta, VideoReader
+from vlprep.extractors.runtime import PRECISIONS, torch_device, torch_dtype
 from vlprep.extractors.video.combine import combine_2d3d
+from vlprep.extractors.video.config import MODEL_STREAMS as MODELS
+from vlprep.extractors.video.config import VideoConfig, video_config
 from vlprep.extractors.video.models import Stream, build_stream
 from vlprep.extractors.video.preprocess import normalise, resize_crop
 
-# model name -> its streams as (stream name, architecture key)
-MODELS: dict[str, tuple[tuple[str, str], ...]] = {
-    "s3d": (("s3d", "s3d"),),
-    "resnet152": (("2d", "resnet152"),),
-    "resnext101-3d": (("3d", "resnext101-3d"),),
-    "2d3d": (("2d", "resnet152"), ("3d", "resnext101-3d")),
-    "s3dg-howto100m": (("s3dg", "s3dg-howto100m"),),
+FRAME_RULES = {
+    "floor": "the last frame presented at or before each sample time k/fps (seconds from the first "
+    "frame); ceil(duration * fps) samples",
+    "ffmpeg-fps": "ffmpeg's fps filter: the last frame presented before (k + 0.5)/fps (seconds from the "
+    "first frame); round(duration * fps) samples",
 }
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-FRAME_RULE = "the last frame presented at or before each sample time k/fps (seconds from the first frame)"
 # Native frames decoded per call: bounds memory for high-resolution input before resizing.
 DECODE_WINDOW = 32
 
@@ -97,9 +102,13 @@ class VideoExtractor:
         timeout: float | None = DEFAULT_TIMEOUT,
         keep_streams: bool = False,
         with_embedding: bool = False,
+        sampling: str = "floor",
+        config: VideoConfig | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+        if sampling not in SAMPLING_RULES:
+            raise ValueError(f"unknown sampling {sampling!r}; choose from {', '.join(SAMPLING_RULES)}")
         if precision == "fp16" and device.type == "cpu":
             raise ValueError("fp16 needs a GPU; use fp32 or bf16 on CPU")
         if batch_size < 1:
@@ -113,47 +122,54 @@ class VideoExtractor:
         self.timeout = timeout
         self.keep_streams = keep_streams
         self.with_embedding = with_embedding
+        self.sampling = sampling
+        self.config = config  # when built from one: its recipe goes into the producer
         for s in streams:
             s.model.to(device)
 
     @classmethod
-    def from_weights(
-        cls,
-        model: str = "s3d",
-        weights: str | os.PathLike = "random",
-        device: str | torch.device | None = None,
-        precision: str = "fp32",
-        batch_size: int = 8,
-        decoder: str = "auto",
-        seed: int = 0,
-        keep_streams: bool = False,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        with_embedding: bool = False,
-    ) -> VideoExtractor:
-        """`weights`: "random", a checkpoint path, or for `2d3d` "path2d,path3d" (either may be "random").
-        `keep_streams` (2d3d): also return the two streams as `features_2d` and `features_3d`.
-        `with_embedding` (s3dg-howto100m): also return the 512-d joint-space `embedding`."""
-        if model not in MODELS:
-            raise ValueError(f"unknown video model {model!r}; choose from {', '.join(MODELS)}")
-        parts = MODELS[model]
-        specs = [os.fspath(weights)] if len(parts) == 1 else os.fspath(weights).split(",")
+    def from_config(cls, config: VideoConfig) -> VideoExtractor:
+        """Build the model of `config` (see VideoConfig, recipes.py). `weights`: "random", a checkpoint
+        path, or for `2d3d` "path2d,path3d" (either may be "random")."""
+        parts = MODELS[config.model]
+        specs = [config.weights] if len(parts) == 1 else config.weights.split(",")
         if len(parts) > 1 and specs == ["random"]:
             specs = ["random"] * len(parts)
         if len(specs) != len(parts):
             names = ",".join(f"PATH_{name.upper()}" for name, _ in parts)
             raise ValueError(
-                f"model {model!r} takes {len(parts)} weights, {names} (or 'random'); got {weights!r}"
+                f"model {config.model!r} takes {len(parts)} weights, {names} (or 'random'); "
+                f"got {config.weights!r}"
             )
-        if keep_streams and model != "2d3d":
-            raise ValueError("keep_streams applies to the 2d3d model only")
-        if with_embedding and model != "s3dg-howto100m":
-            raise ValueError("with_embedding applies to the s3dg-howto100m model only")
         streams = [
-            build_stream(name, arch, spec.strip(), seed)
+            build_stream(name, arch, spec.strip(), config.seed)
             for (name, arch), spec in zip(parts, specs, strict=True)
         ]
-        dev = torch.device(device) if device is not None else default_device()
-        return cls(model, streams, dev, precision, batch_size, decoder, timeout, keep_streams, with_embedding)
+        return cls(
+            config.model,
+            streams,
+            torch_device(config.device),
+            config.precision,
+            config.batch_size,
+            config.decoder,
+            config.decode_timeout,
+            config.keep_streams,
+            config.with_embedding,
+            config.sampling,
+            config,
+        )
+
+    @classmethod
+    def from_weights(
+        cls, model: str = "s3d", weights: str | os.PathLike = "random", recipe: str | None = None, **fields
+    ) -> VideoExtractor:
+        """`from_config(video_config(recipe, model, weights=weights, **fields))`: `model` alone takes
+        its recipe (`resnet152` -> `howto100m-2d`). `timeout` is accepted for `decode_timeout`."""
+        if "timeout" in fields:
+            fields["decode_timeout"] = fields.pop("timeout")
+        if model not in MODELS:
+            raise ValueError(f"unknown video model {model!r}; choose from {', '.join(MODELS)}")
+        return cls.from_config(video_config(recipe, model, weights=os.fspath(weights), **fields))
 
     @property
     def feature_dim(self) -> int:
@@ -178,7 +194,8 @@ class VideoExtractor:
                 for name, s in self.streams.items()
             },
             "decoder": self.decoder,
-            "frame_rule": FRAME_RULE,
+            "sampling": self.sampling,
+            "frame_rule": FRAME_RULES[self.sampling],
             "pixel_format": "rgb24, display orientation (rotation metadata applied)",
             "resize": "shorter side, bilinear with antialias on uint8 (torch), long side truncated",
             "precision": self.precision,
@@ -190,6 +207,9 @@ class VideoExtractor:
             out["keep_streams"] = self.keep_streams
         if self.with_embedding:
             out["embedding"] = "fc(mixed_5c), 512-d joint video-text space"
+        if self.config is not None:
+            out["recipe"] = self.config.recipe
+            out["overrides"] = self.config.overrides()
         return out
 
     # -- planning -------------------------------------------------------------------------------------
@@ -199,12 +219,12 @@ class VideoExtractor:
         plans = {}
         for name, s in self.streams.items():
             r = s.recipe
-            times = sample_times(meta.duration, r.fps)
+            times = sample_times(meta.duration, r.fps, self.sampling)
             windows = clip_windows(len(times), r.clip_len, r.clip_stride, r.tail)
             plans[name] = StreamPlan(
                 stream=name,
                 times=times,
-                indices=frame_indices_at(pts, times),
+                indices=sample_frames(pts, times, r.fps, self.sampling),
                 windows=windows,
                 timestamps=clip_timestamps(windows, r.fps, meta.duration).astype(np.float32),
             )
@@ -259,7 +279,7 @@ class VideoExtractor:
         stream = self.streams[batch.stream]
         x = normalise(batch.clips.to(self.device, non_blocking=True), stream.recipe)
         amp = self.precision != "fp32"
-        with torch.autocast(self.device.type, dtype=PRECISIONS[self.precision], enabled=amp):
+        with torch.autocast(self.device.type, dtype=torch_dtype(self.precision), enabled=amp):
             features = stream.model.forward_features(x)
             out = {"features": features}
             if self.with_embedding:
@@ -327,7 +347,3 @@ class VideoExtractor:
             for name, by_key in chunks.items()
         }
         return self.assemble(video.meta, video.plans, outputs)
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -23,7 +23,7 @@ from vlprep.extractors.video.recipes import (
     S3D_NORMALISATION,
     S3D_VIDEOBERT,
     S3DG_UNIVL,
-    Recipe,
+    StreamRecipe,
 )
 
 
@@ -34,12 +34,12 @@ class Stream:
     name: str
     architecture: str
     model: nn.Module
-    recipe: Recipe
+    recipe: StreamRecipe
     dim: int
     weights: dict[str, Any] = field(default_factory=dict)
 
 
-def _load_s3d(model: nn.Module, state: dict, source: str) -> tuple[str, Recipe]:
+def _load_s3d(model: nn.Module, state: dict, source: str) -> tuple[str, StreamRecipe]:
     layout = detect_s3d_layout(state)
     if layout == "kylemin":
         state = kylemin_to_torchvision(state)
@@ -47,8 +47,8 @@ def _load_s3d(model: nn.Module, state: dict, source: str) -> tuple[str, Recipe]:
     return layout, S3D_VIDEOBERT.with_normalisation(*S3D_NORMALISATION[layout])
 
 
-def _plain(layout: str, recipe: Recipe, ignore: tuple[str, ...] = ()) -> Callable:
-    def load(model: nn.Module, state: dict, source: str) -> tuple[str, Recipe]:
+def _plain(layout: str, recipe: StreamRecipe, ignore: tuple[str, ...] = ()) -> Callable:
+    def load(model: nn.Module, state: dict, source: str) -> tuple[str, StreamRecipe]:
         load_strict(model, state, ignore_prefixes=ignore, source=source)
         return layout, recipe
 
@@ -80,7 +80,7 @@ def _build_s3dg() -> nn.Module:
 
 
 # name -> (architecture, builder, feature dim, recipe for random weights, checkpoint loader)
-ARCHITECTURES: dict[str, tuple[str, Callable[[], nn.Module], int, Recipe, Callable]] = {
+ARCHITECTURES: dict[str, tuple[str, Callable[[], nn.Module], int, StreamRecipe, Callable]] = {
     "s3d": ("S3D (torchvision topology)", _build_s3d, 1024, S3D_VIDEOBERT, _load_s3d),
     "resnet152": (
         "ResNet-152 (torchvision)",
@@ -156,7 +156,7 @@ def calibrate_batchnorm(model: nn.Module, example: torch.Tensor) -> None:
             h.remove()
 
 
-def calibration_pixels(recipe: Recipe, seed: int) -> torch.Tensor:
+def calibration_pixels(recipe: StreamRecipe, seed: int) -> torch.Tensor:
     """Float pixels in [0, 255], [5, 3, T, S, S] (T = 1 for a per-frame recipe): two smooth random
     clips (like frames), white noise, a flat random colour and black (the padding of a tail clip).
     The spread matters: statistics from one kind of clip send the others' activations far off scale."""
@@ -172,7 +172,7 @@ def calibration_pixels(recipe: Recipe, seed: int) -> torch.Tensor:
     return torch.cat([smooth, noise, flat, black]).clamp(0, 255)
 
 
-def _calibration_input(recipe: Recipe, seed: int) -> torch.Tensor:
+def _calibration_input(recipe: StreamRecipe, seed: int) -> torch.Tensor:
     """`calibration_pixels` normalised as the recipe will normalise real frames."""
     pixels = calibration_pixels(recipe, seed)
     view = (1, 3, 1, 1, 1)

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vlprep.extractors.video.recipes import Recipe
+from vlprep.extractors.video.recipes import StreamRecipe
 
 
 def scaled_size(height: int, width: int, shorter: int) -> tuple[int, int]:
@@ -39,7 +39,7 @@ def resize_crop(frames: np.ndarray | torch.Tensor, size: int, crop: int | None) 
     return x.contiguous()
 
 
-def normalise(clips: torch.Tensor, recipe: Recipe, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def normalise(clips: torch.Tensor, recipe: StreamRecipe, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """uint8 [B, L, h, w, 3] -> float [B, 3, L, h, w] (3D models) or [B, 3, h, w] when L == 1 and the
     recipe is per-frame; (x * scale - mean) / std per RGB channel."""
     x = clips.to(dtype) * recipe.scale
