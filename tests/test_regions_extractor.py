@@ -80,6 +80,14 @@ def test_maxnms_and_given_policies(extractor):
     img = _image(4, 48, 64)
     (rec,) = _like(extractor, policy="maxnms", boxes=3).extract([img])
     _check_record(rec, 48, 64, 3, 3)
+    # a minimum no threshold can reach (6 proposals): each image keeps its own last threshold's
+    # survivors, alone or in a batch (HF crashes here, or reuses the previous image's selection)
+    short = _like(extractor, policy="maxnms", boxes=36, nms_thresholds=(0.5, 0.6, 0.7))
+    pair = [img, _image(5, 48, 64)]
+    for one, rec in zip(pair, short.extract(pair), strict=True):
+        (alone,) = short.extract([one])
+        assert 0 < rec["num_boxes"] == alone["num_boxes"] < 36
+        assert np.allclose(alone["boxes"], rec["boxes"], atol=1e-3)
     given = np.array([[0, 0, 63, 47], [10, 5, 30, 40], [20, 20, 21, 21]], np.float32)
     given_ex = _like(extractor, policy="given")
     (rec,) = given_ex.extract([img], given_boxes=[given])
