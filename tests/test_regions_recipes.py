@@ -99,17 +99,20 @@ def test_config_round_trips_and_validates_in_one_place():
     assert (switched.effective_rpn_order, switched.effective_rpn_min_size) == ("d2", 0.0)
     assert config_from_recipe(policy="maxnms", rpn_order="caffe").effective_rpn_min_size == 16.0
     assert RegionConfig(resize="cv2").resize == "caffe" and RegionConfig(resize="pil").resize == "detectron2"
-    bad = {
-        "policy": {"policy": "best"},
-        "resize": {"resize": "nearest"},
-        "nms_thresholds": {"nms_thresholds": "0.7,0.5"},
-        "max_size": {"min_size": 800, "max_size": 600},
-        "weights_format": {"weights_format": "caffe"},
-        "precision": {"precision": "fp8"},
-        "channel_order": {"channel_order": "rbg"},
-        "boxes": {"boxes": "9-3"},
-    }
-    for field, values in bad.items():
+    bad = [
+        ("policy", {"policy": "best"}),
+        ("resize", {"resize": "nearest"}),
+        ("nms_thresholds", {"nms_thresholds": "0.7,0.5"}),
+        ("max_size", {"min_size": 800, "max_size": 600}),
+        ("weights_format", {"weights_format": "caffe"}),
+        ("weights_format", {"weights": "x.pkl", "weights_format": "random"}),
+        ("weights_format", {"weights": "random", "weights_format": "d2"}),
+        ("precision", {"precision": "fp8"}),
+        ("channel_order", {"channel_order": "rbg"}),
+        ("boxes", {"boxes": "9-3"}),
+        ("preprocess_on_device", {"resize": "hf", "preprocess_on_device": True}),
+    ]
+    for field, values in bad:
         with pytest.raises(ConfigValueError) as err:
             RegionConfig(**values)
         assert err.value.field == field, values

@@ -13,8 +13,10 @@ def _lines(value: object, indent: str) -> list[str]:
         for key, item in value.items():
             if isinstance(item, dict):
                 out += [f"{indent}{key}:", *_lines(item, indent + "  ")]
+            elif key == "plus_one" and item is None:  # the weights format's box convention
+                out.append(f"{indent}{key}: the weights format's")
             else:
-                out.append(f"{indent}{key}: {item}")
+                out.append(f"{indent}{key}: {list(item) if isinstance(item, tuple) else item}")
         return out
     return [f"{indent}{value}"]
 
@@ -70,4 +72,5 @@ def recipes_cmd(names, as_json):
                 click.echo(line)
             click.echo("")
     count = sum(len(r) for r in table.values())
-    click.echo(f"{count} recipes ({len(table['regions'])} regions, {len(table['video'])} video)")
+    noun = "recipe" if count == 1 else "recipes"
+    click.echo(f"{count} {noun} ({len(table['regions'])} regions, {len(table['video'])} video)")

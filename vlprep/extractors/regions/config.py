@@ -154,8 +154,8 @@ class RegionConfig:
         choice("precision", PRECISIONS)
         if self.rpn_order is not None:
             choice("rpn_order", RPN_ORDERS)
-        if self.weights == "random" and self.weights_format not in ("auto", "random"):
-            raise ConfigValueError("weights_format", "weights 'random' takes weights_format auto or random")
+        if (self.weights == "random") != (self.weights_format == "random") and self.weights_format != "auto":
+            raise ConfigValueError("weights_format", "random goes with weights 'random' (and only there)")
         for name in ("min_size", "max_size", "rpn_pre_nms", "rpn_post_nms"):
             if int(getattr(self, name)) < 1:
                 raise ConfigValueError(name, f"must be >= 1, got {getattr(self, name)}")

@@ -144,8 +144,7 @@ class RegionExtractor:
             }
         else:
             model = VGFasterRCNN()
-            fmt = "auto" if config.weights_format == "random" else config.weights_format
-            loaded = load_weights(model, config.weights, fmt)
+            loaded = load_weights(model, config.weights, config.weights_format)
             origin = (
                 "checkpoint"
                 if loaded.anchors_from_checkpoint
