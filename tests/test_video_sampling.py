@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vlprep.extractors.decode.open import open_video
 from vlprep.extractors.decode.sampling import (
     clip_timestamps,
     clip_windows,
@@ -18,7 +19,6 @@ from vlprep.extractors.decode.sampling import (
     sample_frames,
     sample_times,
 )
-from vlprep.extractors.decode.video import open_video
 from vlprep.extractors.video.combine import combine_2d3d
 
 
