@@ -439,8 +439,8 @@ class _MergeState:
         def forget_exact(k: str) -> None:
             if k in is_exact:
                 is_exact.discard(k)
-                for x in {ord(k[0]), ord(k[1])}:
-                    exact_keyed[x].discard(k)
+                exact_keyed[ord(k[0])].discard(k)
+                exact_keyed[ord(k[1])].discard(k)
 
         def push(k: str) -> None:
             if k in is_exact:
@@ -459,21 +459,29 @@ class _MergeState:
             heappush(heap, (key, k))
             if k not in is_exact:
                 is_exact.add(k)
-                for x in {ord(k[0]), ord(k[1])}:
-                    exact_keyed.setdefault(x, set()).add(k)
+                exact_keyed.setdefault(ord(k[0]), set()).add(k)
+                exact_keyed.setdefault(ord(k[1]), set()).add(k)
 
         def refresh(x: int) -> None:
+            # `push` for each live pair of x, inlined: this loop makes most of the heap entries
             ref[x] = sc[x]
             alive = []
             for k2 in dict.fromkeys(pairs_of[x]):
-                if pc.get(k2, 0) > 0:
-                    alive.append(k2)
-                else:  # dead pairs leave the tables (a merge can bring one back)
+                c = pc.get(k2, 0)
+                if c <= 0:  # dead pairs leave the tables (a merge can bring one back)
                     pc.pop(k2, None)
                     where.pop(k2, None)
+                    continue
+                alive.append(k2)
+                if k2 in is_exact:
+                    forget_exact(k2)
+                if c < min_frequency or k2 in excluded:
+                    continue
+                key = key_of(k2, c)
+                if last_key.get(k2) != key:
+                    last_key[k2] = key
+                    heappush(heap, (key, k2))
             pairs_of[x] = alive
-            for k2 in alive:
-                push(k2)
 
         while self.n_symbols < vocab_size and heap:
             # Pop every entry whose key (an upper bound) might reach the best exact gain seen.
@@ -536,6 +544,11 @@ class _MergeState:
                         push(k2)
             for k2 in rekey:
                 push(k2)
+            if len(heap) > 2 * len(last_key) + 65536:
+                # Most entries are superseded: rebuild from the live ones (`last_key` holds exactly
+                # those), which keeps pops and pushes on a small heap and selects the same pairs.
+                heap[:] = [(key, k2) for k2, key in last_key.items()]
+                heapq.heapify(heap)
             if progress is not None:
                 progress(len(merges))
         return merges
