@@ -60,6 +60,8 @@ tie of values, while their pair id is smaller); each popped pair's exact gain is
 popped has gain <= key <= that best, so the best popped pair is the argmax over all candidates, ties
 included. The popped losers go back with exact keys, which keeps the pairs near the top from being popped
 again on every step; entries superseded by a newer key for the same pair are recognised (`last_key`).
+`last_key` holds exactly the live entries, so once most of the heap is superseded it is rebuilt from
+`last_key`: the same live keys, hence the same pops and the same selection, on a smaller heap.
 
 Cost: x is refreshed only when its count has fallen by a factor 1 + eps, at most
 log(c_x(start) / c_x(end)) / log(1 + eps) times; a larger eps means fewer refreshes and looser floor keys
