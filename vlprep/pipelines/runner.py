@@ -733,8 +733,10 @@ def _drive(
                     if not is_flush:
                         retry(batch, "worker", "the model worker died")
                     continue
-
                 except ray.exceptions.RayError as exc:
+                    if is_flush:  # a system failure while the worker wrote its last shard
+                        message = f"a model worker could not write its last shard: {_describe(exc)}"
+                        raise PipelineError(message) from exc
                     # the decode task's worker crashed (Ray already retried it), or a system failure
                     from_decode = "decode_batch" in str(getattr(exc, "function_name", ""))
                     retry(batch, "decode" if from_decode else "model", _describe(exc))
