@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "tokens": "tokens:tokens_group",
     "vocab": "vocab:vocab_group",
     "manifest": "manifest:manifest_cmd",
+    "repair": "repair:repair_cmd",
 }
 
 

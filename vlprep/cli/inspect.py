@@ -43,7 +43,7 @@ def inspect_cmd(store_path, item_id, do_verify, show_errors, render_to, image, v
     try:
         store = FeatureStore(store_path)
     except StoreError as exc:
-        fail(str(exc), 2)
+        fail(str(exc), 2)  # cannot be opened: not a store, or damaged (names `vlprep repair`)
     try:
         if do_verify:
             _verify(store, as_json)
@@ -71,7 +71,7 @@ def inspect_cmd(store_path, item_id, do_verify, show_errors, render_to, image, v
     except KeyError as exc:
         fail(exc.args[0], 1)
     except StoreError as exc:
-        fail(str(exc), 1)
+        fail(str(exc), exc.exit_code)
 
 
 def _verify(store: FeatureStore, as_json: bool) -> None:

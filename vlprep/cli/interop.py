@@ -24,7 +24,7 @@ def convert_cmd(fmt, source, out, shard_size, dtype, compression, overwrite, as_
     """Read region features in another project's FORMAT into a store (LXMERT's TSV: exact values)."""
     from vlprep.interop.lxmert_tsv import TsvFormatError
     from vlprep.interop.stores import convert_lxmert_tsv
-    from vlprep.store import StoreError, StoreMismatchError
+    from vlprep.store import StoreError
 
     t0 = time.perf_counter()
     with tqdm(unit="img", disable=as_json or None, file=sys.stderr) as bar:
@@ -34,10 +34,8 @@ def convert_cmd(fmt, source, out, shard_size, dtype, compression, overwrite, as_
             )
         except TsvFormatError as exc:
             fail(str(exc), 1)
-        except StoreMismatchError as exc:
-            fail(str(exc), 2)
         except StoreError as exc:
-            fail(str(exc), 1)
+            fail(str(exc), exc.exit_code)
     result.update(format=fmt, source=str(source), out=str(out), seconds=round(time.perf_counter() - t0, 3))
     if as_json:
         emit_json(result)
@@ -71,7 +69,7 @@ def export_cmd(store, fmt, out, geometry, as_json):
         try:
             count = export_store(store, fmt, out, geometry, on_row=lambda: bar.update(1))
         except StoreError as exc:
-            fail(str(exc), 1)
+            fail(str(exc), exc.exit_code)
         except ValueError as exc:
             fail(str(exc), 1)
     result = {

@@ -190,15 +190,15 @@ def run_job_cli(job: Callable[[], dict], *, unit: str, out: str, strict: bool, a
     from vlprep.pipelines.config import ConfigError
     from vlprep.pipelines.inputs import InputError
     from vlprep.pipelines.runner import PipelineError
-    from vlprep.store import StoreError, StoreMismatchError
+    from vlprep.store import StoreError
 
     try:
         summary = job()
     except (InputError, ConfigError) as exc:
         fail(str(exc), 2)
-    except StoreMismatchError as exc:
-        fail(str(exc), 2)
-    except (PipelineError, StoreError) as exc:
+    except StoreError as exc:
+        fail(str(exc), exc.exit_code)
+    except PipelineError as exc:
         fail(str(exc), 1)
     except KeyboardInterrupt:
         fail("interrupted; committed items are kept, run the same command to resume", 130)

@@ -195,7 +195,9 @@ def assign_cmd(
                 device=device,
                 progress=bar.update,
             )
-    except (StoreError, CodebookError) as exc:
+    except StoreError as exc:
+        fail(str(exc), exc.exit_code)
+    except CodebookError as exc:
         fail(str(exc), 1)
     if as_json:
         emit_json(summary)

@@ -35,10 +35,14 @@ class Item:
 
 
 def _relative_id(path: Path, root: Path) -> str:
+    # A file name that is not valid UTF-8 (`bad\xff.jpg`) gets an escaped, reversible id; its path is
+    # kept as the operating system gave it, so the file is still processed.
+    from vlprep.store.ids import escape_id
+
     try:
-        return path.relative_to(root).as_posix()
+        return escape_id(path.relative_to(root).as_posix())
     except ValueError:
-        return path.as_posix()
+        return escape_id(path.as_posix())
 
 
 def _walk(directory: Path, extensions: frozenset[str]) -> list[Item]:

@@ -601,23 +601,29 @@ class _Committer:
         self._advance(len(receipt["ids"]))
 
     def _commit(self, items: list[Item], outcomes: list) -> None:
+        from vlprep.store import ItemError
+
         spec, tally, writer = self.spec, self.tally, self.writer
         done = 0
         for item, outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, Held):
                 continue  # committed with its worker's shard
+            if not isinstance(outcome, Failure):
+                record = dict(outcome)
+                if spec.record_path:
+                    record["path"] = item.path
+                try:
+                    writer.add(item.id, record)
+                except ItemError as exc:  # an invalid id, a value out of float16 range: this item only
+                    outcome = Failure("store", str(exc))
+                else:
+                    if spec.measure is not None:
+                        tally.measure += float(spec.measure(record))
+                    tally.ok += 1
             if isinstance(outcome, Failure):
                 writer.error(item.id, item.path, outcome.stage, outcome.message)
                 tally.failed += 1
                 tally.stages[outcome.stage] += 1
-            else:
-                record = dict(outcome)
-                if spec.record_path:
-                    record["path"] = item.path
-                if spec.measure is not None:
-                    tally.measure += float(spec.measure(record))
-                writer.add(item.id, record)
-                tally.ok += 1
             done += 1
         self._advance(done)
 

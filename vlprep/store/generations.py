@@ -2,8 +2,10 @@
 
 Every shard is rewritten with the extra field to a new file name; the index then switches to the new
 files in one transaction and `store.json` learns the field. A crash before the switch leaves the old
-store intact (the next writer removes the unreferenced new files); a crash after it leaves a readable
-store whose new field is simply not yet declared, which the next `add_field` redoes.
+store intact (the next writer removes the unswitched new files, which carry this store's uuid); a crash
+after it and before `store.json` is saved is rolled forward by the next writer from the schema the new
+shards carry. A generation number is never one that already names a file on disk or in the index, and
+the superseded files stay until `vlprep repair --gc`, so a reader opened before the switch keeps working.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from vlprep.checksums import file_sha256
 
 from . import index
 from .errors import StoreError
-from .layout import SHARD_DIR, shard_name
+from .faults import step
+from .layout import SHARD_DIR, parse_shard_name, shard_name
 from .metadata import save_meta
 from .reader import FeatureStore
 from .schema import Field, infer_schema
-from .shard import write_shard
+from .shard import identity, write_shard
 from .writer import StoreWriter
 
 
@@ -42,9 +45,11 @@ def add_field(
     store.close()
     # Holding the writer lock keeps other writers out while the generation is built.
     with StoreWriter(root, kind=kind) as writer:
+        if name in (writer.schema or {}):
+            return 0  # an add_field stopped after its index switch, just rolled forward by the writer
         schema = dict(writer.schema or {})
         conn = writer._conn
-        generation = writer.meta.get("generation", 0) + 1
+        generation = _next_generation(root, conn, writer.meta["generation"])
         reader = FeatureStore(root)
         switched: list[tuple[int, str, int, str]] = []
         written = 0
@@ -64,12 +69,14 @@ def add_field(
                 ]
             file = shard_name(shard, generation)
             target = root / SHARD_DIR / file
+            new_schema = {**schema, name: new_field} if new_field else schema
             write_shard(
                 target,
                 ids,
                 records,
-                {**schema, name: new_field} if new_field else schema,
+                new_schema,
                 writer.meta["compression"],
+                identity(writer.meta, shard, generation, new_schema),
             )
             switched.append((shard, file, target.stat().st_size, file_sha256(target)))
             written += len(ids)
@@ -78,19 +85,29 @@ def add_field(
         reader.close()
         if new_field is None:
             raise StoreError(f"{root}: the store is empty; there is nothing to add {name!r} to")
-        old_files = [row[1] for row in index.shard_rows(conn)]
         with index.transaction(conn):
+            step("sql_switch_generation")
             conn.executemany(
                 "UPDATE shards SET file = ?, bytes = ?, sha256 = ?, committed_at = ? WHERE shard = ?",
                 [(file, size, sha, index.now(), shard) for shard, file, size, sha in switched],
             )
         writer.meta["schema"][name] = new_field.to_json()
         writer.meta["generation"] = generation
+        writer.generation = generation
         writer.schema = {**schema, name: new_field}
         save_meta(root, writer.meta)
-        for file in old_files:
-            (root / SHARD_DIR / file).unlink(missing_ok=True)
+        # The superseded files are not removed here: a reader opened before the switch may still
+        # read them. `vlprep repair --gc` removes them when no reader needs them any more.
     return written
+
+
+def _next_generation(root: Path, conn, current: int) -> int:
+    """One above every generation named in store.json, the index or any file in shards/: a crash after
+    the index switch but before store.json was saved must not make the rerun reuse a live file name."""
+    names = [row[1] for row in index.shard_rows(conn)]
+    names += [p.name.removesuffix(".tmp") for p in (root / SHARD_DIR).iterdir()]
+    gens = [parsed[1] for parsed in map(parse_shard_name, names) if parsed]
+    return max([current, *gens]) + 1
 
 
 def _check_lengths(records, schema, name) -> None:

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
+
+from .faults import step
 
 FORMAT_VERSION = 1
 META_FILE = "store.json"
 INDEX_FILE = "index.sqlite"
 SHARD_DIR = "shards"
+QUARANTINE_DIR = "quarantine"
+LOCK_FILE = ".writer.lock"
 TMP_SUFFIX = ".tmp"
+
+_SHARD_RE = re.compile(r"(\d{5,})(?:\.g(\d+))?\.h5")
 
 
 def shard_name(number: int, generation: int = 0) -> str:
@@ -19,7 +26,19 @@ def shard_name(number: int, generation: int = 0) -> str:
     return f"{number:05d}.h5" if generation == 0 else f"{number:05d}.g{generation}.h5"
 
 
+def parse_shard_name(name: str) -> tuple[int, int] | None:
+    """(number, generation) of a shard file name, or None for any other name (a `.tmp` included)."""
+    m = _SHARD_RE.fullmatch(name)
+    return (int(m.group(1)), int(m.group(2) or 0)) if m else None
+
+
+def is_shard_tmp(name: str) -> bool:
+    """A shard being written: the names only a StoreWriter or add_field create inside shards/."""
+    return name.endswith(TMP_SUFFIX) and parse_shard_name(name[: -len(TMP_SUFFIX)]) is not None
+
+
 def fsync_dir(path: Path) -> None:
+    step("fsync_dir")
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -28,18 +47,26 @@ def fsync_dir(path: Path) -> None:
 
 
 def fsync_file(path: Path) -> None:
+    step("fsync_file")
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
 
 
+def replace(src: Path, dst: Path) -> None:
+    step("rename")
+    os.replace(src, dst)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + TMP_SUFFIX)
+    step("json_write")
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2, sort_keys=False, ensure_ascii=False)
         f.write("\n")
         f.flush()
+        step("json_fsync")
         os.fsync(f.fileno())
-    os.replace(tmp, path)
+    replace(tmp, path)
     fsync_dir(path.parent)
 
 

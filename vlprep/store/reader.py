@@ -3,6 +3,10 @@
 Nothing is opened until it is needed, and handles belong to the process that opened them: after a
 fork (DataLoader workers) or an unpickle (Ray), each process opens its own SQLite connection and its
 own shard files, keeping at most `max_open` shard files open at once.
+
+Across writes a reader stays consistent: items are looked up in the live index, and the shard-number ->
+file map is re-read when a shard is missing from it (committed after the map was read) or its file is
+gone (a superseded generation removed by `vlprep repair --gc`), then the read is retried once.
 """
 
 from __future__ import annotations
@@ -32,10 +36,9 @@ class FeatureStore:
         self.path = Path(path)
         self.max_open = max(1, int(max_open))
         self.meta: dict[str, Any] = load_meta(self.path)
-        if not (self.path / INDEX_FILE).is_file():
-            raise StoreError(f"{self.path} is not a vlprep store: it has no {INDEX_FILE}")
         self.schema: Schema = schema_from_json(self.meta["schema"] or {})
         self._reset()
+        self._conn_ = index.connect(self.path / INDEX_FILE, readonly=True)  # refuses a damaged index
 
     def _reset(self) -> None:
         self._pid = os.getpid()
@@ -72,18 +75,42 @@ class FeatureStore:
         if reader is not None:
             self._readers.move_to_end(shard)
             return reader
-        if self._files is None:
-            self._files = {row[0]: row[1] for row in index.shard_rows(self._conn)}
-        path = self.path / SHARD_DIR / self._files[shard]
+        if self._files is None or shard not in self._files:
+            self._refresh()
         try:
-            reader = ShardReader(path, self.schema)
-        except OSError as exc:
-            raise StoreError(f"{self.path}: cannot open shard {path.name}: {exc}") from exc
+            reader = self._open_shard(shard)
+        except FileNotFoundError:
+            self._refresh()
+            try:
+                reader = self._open_shard(shard)
+            except FileNotFoundError as exc:
+                raise StoreError(
+                    f"{self.path}: shard file {exc.args[0].name} is missing; "
+                    f"see `vlprep inspect {self.path} --verify`"
+                ) from None
         self._readers[shard] = reader
         while len(self._readers) > self.max_open:
             _, old = self._readers.popitem(last=False)
             old.close()
         return reader
+
+    def _refresh(self) -> None:
+        self._files = {row[0]: row[1] for row in index.shard_rows(self._conn)}
+        if not self.schema:  # opened before the first item was written
+            self.meta = load_meta(self.path)
+            self.schema = schema_from_json(self.meta["schema"] or {})
+
+    def _open_shard(self, shard: int) -> ShardReader:
+        file = (self._files or {}).get(shard)
+        if file is None:
+            raise StoreError(f"{self.path}: shard {shard} is not in the index")
+        path = self.path / SHARD_DIR / file
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        try:
+            return ShardReader(path, self.schema)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot open shard {path.name}: {exc}") from exc
 
     def close(self) -> None:
         if self._pid == os.getpid():

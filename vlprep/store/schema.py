@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import StoreError
+from .errors import ItemError, StoreError
 
 STRING = "str"
 
@@ -162,8 +162,22 @@ def coerce_record(item_id: str, record: Mapping[str, Any], schema: Schema) -> di
                     f"item {item_id!r}: ragged fields disagree in length: {ragged_len[0]!r} has "
                     f"{ragged_len[1]} rows, {name!r} has {arr.shape[0]}"
                 )
-        out[name] = arr.astype(field.dtype, copy=False)
+        out[name] = _cast(item_id, name, arr, field.dtype)
     return out
+
+
+def _cast(item_id: str, name: str, arr: np.ndarray, dtype: str) -> np.ndarray:
+    target = np.dtype(dtype)
+    if target.kind == "f" and arr.dtype.kind == "f" and target.itemsize < arr.dtype.itemsize and arr.size:
+        # A narrowing cast turns a large finite value into inf without a word: refuse the item instead.
+        limit = np.finfo(target).max
+        finite = arr[np.isfinite(arr)]
+        if finite.size and np.abs(finite).max() > limit:
+            raise ItemError(
+                f"item {item_id!r}: field {name!r}: value out of {target.name} range "
+                f"(|x| up to {float(np.abs(finite).max()):.6g}, {target.name} holds ±{float(limit):g})"
+            )
+    return arr.astype(target, copy=False)
 
 
 def check_same_schema(existing: Schema, new: Schema, where: str) -> None:

@@ -7,16 +7,18 @@ by `offsets`, fixed fields as `[n, ...]`.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
-from .layout import FORMAT_VERSION, fsync_dir, fsync_file
-from .schema import STRING, Schema
+from .errors import StoreError
+from .faults import step
+from .layout import FORMAT_VERSION, fsync_dir, fsync_file, replace
+from .schema import STRING, Schema, schema_to_json
 
 COMPRESSIONS = ("none", "lzf", "gzip")
 _CHUNK_BYTES = 256 * 1024
@@ -38,13 +40,81 @@ def _filters(compression: str, rows: int, row_shape: tuple[int, ...], itemsize: 
     return opts
 
 
+def identity(meta: Mapping[str, Any], shard: int, generation: int, schema: Schema) -> dict[str, Any]:
+    """The attributes that make a shard self-describing: whose it is (the store uuid), where it belongs
+    (shard number, generation) and what it holds (kind, schema, producer, storage settings), so that
+    `index.sqlite` and `store.json` can be rebuilt from the shards alone."""
+    return {
+        "vlprep_format": FORMAT_VERSION,
+        "store_uuid": meta["uuid"],
+        "shard": shard,
+        "generation": generation,
+        "kind": meta["kind"],
+        "schema": json.dumps(schema_to_json(schema)),
+        "producer": json.dumps(meta["producer"]),
+        "storage": json.dumps(
+            {"shard_size": meta["shard_size"], "dtype": meta["dtype"], "compression": meta["compression"]}
+        ),
+    }
+
+
+_IDENTITY = ("store_uuid", "shard", "generation", "kind", "schema", "producer", "storage")
+
+
+def read_identity(path: Path) -> dict[str, Any] | None:
+    """A shard file's identity attributes (JSON ones decoded), or None when it is not a readable vlprep
+    shard that carries a store uuid."""
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = {k: f.attrs[k] for k in _IDENTITY if k in f.attrs}
+    except Exception:  # not HDF5, truncated, unreadable: not provably ours
+        return None
+    if len(attrs) < 7:
+        return None
+    try:
+        return {
+            "store_uuid": _text(attrs["store_uuid"]),
+            "shard": int(attrs["shard"]),
+            "generation": int(attrs["generation"]),
+            "kind": _text(attrs["kind"]),
+            "schema": json.loads(_text(attrs["schema"])),
+            "producer": json.loads(_text(attrs["producer"])),
+            "storage": json.loads(_text(attrs["storage"])),
+        }
+    except (ValueError, TypeError):
+        return None
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
 def write_shard(
-    final_path: Path, ids: Sequence[str], records: Sequence[dict[str, Any]], schema: Schema, compression: str
+    final_path: Path,
+    ids: Sequence[str],
+    records: Sequence[dict[str, Any]],
+    schema: Schema,
+    compression: str,
+    attrs: Mapping[str, Any],
 ) -> None:
-    """Write to `<final>.tmp`, fsync, then rename: a reader never sees a half-written shard."""
+    """Write to `<final>.tmp`, fsync, then rename: a reader never sees a half-written shard. On failure
+    the `.tmp` (ours, never published) is removed and the error propagates."""
     tmp = final_path.with_name(final_path.name + ".tmp")
+    try:
+        _write_file(tmp, ids, records, schema, compression, attrs)
+        fsync_file(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    replace(tmp, final_path)
+    fsync_dir(final_path.parent)
+
+
+def _write_file(tmp, ids, records, schema, compression, attrs) -> None:
+    step("shard_write")
     with h5py.File(tmp, "w", libver="earliest") as f:
-        f.attrs["vlprep_format"] = FORMAT_VERSION
+        for key, value in attrs.items():
+            f.attrs[key] = value
         f.create_dataset("ids", data=np.array(list(ids), dtype=object), dtype=_STR)
         ragged = [field for field in schema.values() if field.ragged]
         if ragged:
@@ -62,10 +132,67 @@ def write_shard(
             f.create_dataset(
                 name, data=data, **_filters(compression, data.shape[0], data.shape[1:], data.dtype.itemsize)
             )
+        step("shard_flush")
         f.flush()
-    fsync_file(tmp)
-    os.replace(tmp, final_path)
-    fsync_dir(final_path.parent)
+
+
+_VLEN_BYTES = 16  # what HDF5 stores per variable-length string element (a global-heap reference)
+_SMALL_BYTES = 64 * 1024 * 1024  # below this a dataset's claimed size is harmless to allocate
+_MAX_RATIO = 1100  # gzip's best case is ~1030:1; a claim beyond it is not backed by the file
+
+
+def dataset_faults(name: str, ds: h5py.Dataset) -> list[str]:
+    """Why a dataset cannot be trusted before anything is allocated for it: storage outside the file
+    (external or virtual), or a shape the bytes in the file cannot hold (a 2^40-row claim)."""
+    faults = []
+    plist = ds.id.get_create_plist()
+    if ds.is_virtual or plist.get_external_count() > 0:
+        return [f"dataset {name!r} uses external or virtual storage (data outside the shard file)"]
+    n = int(np.prod(ds.shape, dtype=np.float64)) if ds.shape else 1
+    itemsize = _VLEN_BYTES if ds.dtype.kind == "O" else ds.dtype.itemsize
+    claimed = n * itemsize
+    stored = ds.id.get_storage_size()
+    unbacked = stored < claimed if plist.get_nfilters() == 0 else (
+        claimed > _SMALL_BYTES and claimed > stored * _MAX_RATIO
+    )
+    if unbacked:
+        faults.append(f"dataset {name!r} claims {ds.shape} ({claimed:,} bytes); the file holds {stored:,}")
+    return faults
+
+
+def structure_faults(f: h5py.File, schema: Schema) -> tuple[list[str], int, np.ndarray | None]:
+    """Every structural fault of an open shard against `schema`, checked against the file before any
+    allocation; also the item count and the (checked) offsets when they could be read."""
+    faults: list[str] = []
+    for name, obj in f.items():
+        if isinstance(obj, h5py.Dataset):
+            faults += dataset_faults(name, obj)
+    if faults:
+        return faults, 0, None
+    if "ids" not in f or len(f["ids"].shape) != 1:
+        return ["no 1-D ids dataset"], 0, None
+    n = f["ids"].shape[0]
+    offsets = None
+    ragged = [fl for fl in schema.values() if fl.ragged]
+    if ragged:
+        ds = f.get("offsets")
+        if ds is None or ds.shape != (n + 1,) or ds.dtype.kind not in "iu":
+            return [f"offsets missing or not {n + 1} integers for {n} ids"], n, None
+        offsets = ds[()].astype(np.int64)
+        if offsets[0] != 0 or np.any(np.diff(offsets) < 0):
+            return ["offsets are inconsistent (start or order)"], n, None
+    for fl in schema.values():
+        ds = f.get(fl.name)
+        if not isinstance(ds, h5py.Dataset):
+            faults.append(f"field {fl.name!r} missing")
+            continue
+        rows = ds.shape[0] if ds.shape else None
+        if fl.ragged:
+            if rows != offsets[-1] or tuple(ds.shape[1:]) != tuple(fl.shape[1:]):
+                faults.append(f"{fl.name!r} has shape {ds.shape}, offsets end at {offsets[-1]}")
+        elif rows != n or tuple(ds.shape[1:]) != tuple(fl.shape):
+            faults.append(f"{fl.name!r} has shape {ds.shape} for {n} items of shape {list(fl.shape)}")
+    return faults, n, offsets
 
 
 class ShardReader:
@@ -79,7 +206,15 @@ class ShardReader:
         self.path = path
         self.schema = schema
         self._file = h5py.File(path, "r")
-        self._offsets: np.ndarray | None = None
+        try:
+            faults, self._n, self._offsets = structure_faults(self._file, schema)
+        except Exception as exc:
+            faults = [f"unreadable ({type(exc).__name__}: {exc})"]
+        if faults:
+            self._file.close()
+            raise StoreError(
+                f"{path}: damaged shard: {faults[0]}; see `vlprep inspect {path.parent.parent} --verify`"
+            )
         self._fixed: dict[str, np.ndarray] = {}
         self._datasets: dict[str, h5py.Dataset] = {}
 
@@ -87,7 +222,11 @@ class ShardReader:
         self._file.close()
 
     def __len__(self) -> int:
-        return len(self._file["ids"])
+        return self._n
+
+    def _check_row(self, row: int) -> None:
+        if not 0 <= row < self._n:
+            raise StoreError(f"{self.path}: the index points at row {row} of a shard with {self._n} items")
 
     @property
     def ids(self) -> list[str]:
@@ -95,8 +234,6 @@ class ShardReader:
 
     @property
     def offsets(self) -> np.ndarray:
-        if self._offsets is None:
-            self._offsets = self._file["offsets"][()]
         return self._offsets
 
     def _fixed_values(self, name: str) -> np.ndarray:
@@ -132,6 +269,7 @@ class ShardReader:
         return rec
 
     def read(self, row: int, fields: Sequence[str]) -> dict[str, Any]:
+        self._check_row(row)
         if not any(self.schema[name].ragged for name in fields):
             return self._record(row, fields, {}, 0)
         start, end = self.offsets[row], self.offsets[row + 1]

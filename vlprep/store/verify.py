@@ -11,8 +11,9 @@ import numpy as np
 
 from vlprep.checksums import file_sha256
 
-from .layout import SHARD_DIR, TMP_SUFFIX
+from .layout import SHARD_DIR, is_shard_tmp, parse_shard_name
 from .schema import STRING
+from .shard import structure_faults
 
 _BLOCK_ROWS = 4096
 
@@ -60,11 +61,27 @@ def verify(store, progress: Callable[[int], None] | None = None) -> VerifyReport
     for item_id, count in seen.items():
         if count > 1:
             report.faults.append(f"id {item_id!r} appears {count} times across shards")
-    stray = [p.name for p in (store.path / SHARD_DIR).iterdir() if p.name not in known_files]
-    for name in stray:
-        kind = "unfinished write" if name.endswith(TMP_SUFFIX) else "file not in the index"
-        report.notes.append(f"{name}: {kind} (ignored by readers, removed by the next writer)")
+    indexed_gen = {shard: (parse_shard_name(file) or (shard, 0))[1] for shard, file, *_ in shard_rows}
+    for path in sorted((store.path / SHARD_DIR).iterdir()):
+        if path.name not in known_files:
+            report.notes.append(f"{path.name}: {_stray_kind(path, indexed_gen)}")
     return report
+
+
+def _stray_kind(path, indexed_gen) -> str:
+    parsed = parse_shard_name(path.name)
+    if path.is_dir():
+        return "a directory, not the store's (ignored)"
+    if is_shard_tmp(path.name):
+        return "unfinished write (ignored by readers, removed by the next writer)"
+    if parsed is None:
+        return "not a shard name (ignored)"
+    if parsed[0] in indexed_gen and parsed[1] < indexed_gen[parsed[0]]:
+        return (
+            "superseded generation, kept for readers opened before add_field "
+            "(`vlprep repair --gc` removes it)"
+        )
+    return "shard file not in the index (ignored by readers; `vlprep repair` adopts or quarantines it)"
 
 
 def _verify_shard(store, shard, file, n_items, size, sha, rows, seen, report) -> None:
@@ -85,6 +102,12 @@ def _verify_shard(store, shard, file, n_items, size, sha, rows, seen, report) ->
 
 
 def _verify_contents(store, f, where, n_items, rows, seen, report) -> None:
+    # Structure first, against the bytes in the file: a crafted shape or external storage is reported
+    # before anything is allocated or read.
+    faults, _, _ = structure_faults(f, store.schema)
+    if faults:
+        report.faults.extend(f"{where}: {fault}" for fault in faults)
+        return
     ids = [s.decode("utf-8") if isinstance(s, bytes) else s for s in f["ids"][()]]
     seen.update(ids)
     if len(ids) != n_items or len(rows) != n_items:
@@ -92,23 +115,8 @@ def _verify_contents(store, f, where, n_items, rows, seen, report) -> None:
     for row, item_id in rows.items():
         if row >= len(ids) or ids[row] != item_id:
             report.faults.append(f"{where}: index puts {item_id!r} at row {row}, the shard disagrees")
-    ragged = [fl for fl in store.schema.values() if fl.ragged]
-    if ragged:
-        offsets = f["offsets"][()]
-        if len(offsets) != len(ids) + 1 or offsets[0] != 0 or np.any(np.diff(offsets) < 0):
-            report.faults.append(f"{where}: offsets are inconsistent (length, start or order)")
-        for fl in ragged:
-            if f[fl.name].shape[0] != offsets[-1]:
-                report.faults.append(
-                    f"{where}: {fl.name!r} has {f[fl.name].shape[0]} rows, offsets end at {offsets[-1]}"
-                )
     for fl in store.schema.values():
-        if fl.name not in f:
-            report.faults.append(f"{where}: field {fl.name!r} missing")
-            continue
         ds = f[fl.name]
-        if not fl.ragged and ds.shape[0] != len(ids):
-            report.faults.append(f"{where}: {fl.name!r} has {ds.shape[0]} rows for {len(ids)} items")
         if fl.dtype != STRING and fl.is_float:
             for start in range(0, ds.shape[0], _BLOCK_ROWS):
                 block = ds[start : start + _BLOCK_ROWS]

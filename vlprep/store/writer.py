@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,19 @@ from typing import Any
 from vlprep.checksums import file_sha256
 
 from . import index
-from .errors import StoreError, StoreMismatchError
-from .layout import INDEX_FILE, META_FILE, SHARD_DIR, TMP_SUFFIX, shard_name
-from .metadata import canonical, load_meta, new_meta, save_meta
+from .errors import NotAStoreError, StoreError, StoreMismatchError, damaged
+from .ids import check_id, escape_id, id_problem
+from .layout import (
+    INDEX_FILE,
+    LOCK_FILE,
+    META_FILE,
+    SHARD_DIR,
+    TMP_SUFFIX,
+    is_shard_tmp,
+    parse_shard_name,
+    shard_name,
+)
+from .metadata import canonical, load_meta, looks_like_store, new_meta, save_meta
 from .schema import (
     Schema,
     check_same_schema,
@@ -25,11 +34,28 @@ from .schema import (
     schema_to_json,
     with_storage_dtype,
 )
-from .shard import COMPRESSIONS, write_shard
+from .shard import COMPRESSIONS, identity, read_identity, structure_faults, write_shard
 from .sink import WRITTEN_PREFIX, ShardSink
 
-LOCK_FILE = ".writer.lock"
 DEFAULT_COMPRESSION = "none"
+# What a writer killed while creating a store can have left behind, besides an empty index.
+_CREATION_LEFTOVERS = {LOCK_FILE, META_FILE + TMP_SUFFIX, SHARD_DIR, INDEX_FILE, INDEX_FILE + "-journal"}
+
+
+def acquire_lock(root: Path):
+    """The one-writer-at-a-time lock (repair takes it too); released by release_lock."""
+    handle = open(root / LOCK_FILE, "a+")  # noqa: SIM115 (held until release_lock)
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise StoreError(f"{root}: another StoreWriter has this store open") from None
+    return handle
+
+
+def release_lock(handle) -> None:
+    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    handle.close()
 
 
 class StoreWriter:
@@ -38,6 +64,10 @@ class StoreWriter:
     Items are buffered and committed a shard at a time: the shard file is written as `.tmp`, fsynced and
     renamed, and only then are its ids inserted into the index in one transaction. A crash therefore
     loses at most the uncommitted shard, and `pending()` tells a resumed job what is left to do.
+
+    The writer deletes only what it can prove it made: its own `.tmp` files, and shard files that carry
+    this store's uuid and hold no committed item. A directory that is not a vlprep store (and is not
+    empty) is refused, with or without `overwrite`; a damaged store is refused until `vlprep repair`.
     """
 
     def __init__(
@@ -61,121 +91,250 @@ class StoreWriter:
         self._buffer: list[dict[str, Any]] = []
         self._buffered: set[str] = set()
         self._closed = False
+        self._failed: BaseException | None = None
+        self._conn = None
 
-        self._check_directory()
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"{self.root} exists and is not a directory")
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not (self.root / META_FILE).is_file() and not self._only_creation_leftovers():
+            self._refuse()  # before the lock file: nothing is created in someone else's directory
         self._lock = self._acquire_lock()
         try:
-            if overwrite or not (self.root / META_FILE).is_file():
-                self._wipe()
-            (self.root / SHARD_DIR).mkdir(exist_ok=True)
-            self._open(kind, schema, producer, dtype, compression)
+            existing = self._existing_store()
+            if existing and overwrite:
+                self._remove_store()
+                existing = False
+            if existing:
+                self._open(kind, producer, dtype, compression)
+            else:
+                self._create(kind, producer, dtype, compression)
+            self._declare(schema)
         except BaseException:
+            if self._conn is not None:
+                self._conn.close()
             self._release_lock()
             raise
 
     # -- opening -----------------------------------------------------------------------------------
 
-    def _check_directory(self) -> None:
+    def _existing_store(self) -> bool:
+        """True for a store to resume; False for a directory a new store may be created in (empty, or
+        holding only the empty remains of a writer killed while creating the store). Anything else is
+        refused: someone else's directory, or a store whose store.json or index is damaged."""
         root = self.root
-        if root.exists() and not root.is_dir():
-            raise StoreError(f"{root} exists and is not a directory")
-        # A writer killed while creating the store may leave its own first files behind; anything
-        # else in the directory belongs to someone else.
-        own = {LOCK_FILE, META_FILE + TMP_SUFFIX, SHARD_DIR, INDEX_FILE, INDEX_FILE + "-journal"}
-        if (
-            root.is_dir()
-            and not (root / META_FILE).is_file()
-            and any(p.name not in own for p in root.iterdir())
-        ):
-            raise StoreError(
-                f"{root} is a non-empty directory that is not a vlprep store; refusing to write into it"
-            )
-        root.mkdir(parents=True, exist_ok=True)
+        if (root / META_FILE).is_file():
+            return True
+        if self._only_creation_leftovers():
+            return False
+        self._refuse()
 
-    def _wipe(self) -> None:
-        for name in (META_FILE, INDEX_FILE, INDEX_FILE + "-journal", SHARD_DIR):
-            target = self.root / name
-            if target.is_dir():
-                shutil.rmtree(target)
+    def _refuse(self) -> None:
+        if looks_like_store(self.root):
+            raise damaged(self.root, f"{META_FILE} is missing")
+        raise NotAStoreError(
+            f"{self.root} is a non-empty directory that is not a vlprep store; refusing to write into it "
+            "(with or without --overwrite)"
+        )
+
+    def _only_creation_leftovers(self) -> bool:
+        if not {p.name for p in self.root.iterdir()} <= _CREATION_LEFTOVERS:
+            return False
+        shards = self.root / SHARD_DIR
+        if shards.exists() and (not shards.is_dir() or any(shards.iterdir())):
+            return False
+        if not (self.root / INDEX_FILE).exists():
+            return True
+        try:
+            conn = index.connect(self.root / INDEX_FILE, readonly=True)
+        except StoreError:
+            return False
+        try:
+            return index.is_empty(conn)
+        except StoreError:
+            return False
+        finally:
+            conn.close()
+
+    def _own_shard_files(self, meta: dict[str, Any]) -> tuple[list[Path], list[str]]:
+        """Files in shards/ this store provably made (its `.tmp`s, shards carrying its uuid), and the
+        names of everything else there."""
+        own, foreign = [], []
+        shard_dir = self.root / SHARD_DIR
+        for path in sorted(shard_dir.iterdir()) if shard_dir.is_dir() else []:
+            if path.is_file() and is_shard_tmp(path.name) or (
+                path.is_file()
+                and parse_shard_name(path.name)
+                and (read_identity(path) or {}).get("store_uuid") == meta.get("uuid")
+            ):
+                own.append(path)
             else:
-                target.unlink(missing_ok=True)
+                foreign.append(path.name)
+        return own, foreign
+
+    def _remove_store(self) -> None:
+        """overwrite=True: remove this store's own files, refusing if shards/ holds anything else."""
+        meta = self._load_meta()
+        conn = index.connect(self.root / INDEX_FILE, readonly=True)  # a damaged index is refused too
+        conn.close()
+        own, foreign = self._own_shard_files(meta)
+        if foreign:
+            raise NotAStoreError(
+                f"{self.root}: refusing to overwrite: {SHARD_DIR}/ holds {len(foreign)} file(s) that are not "
+                f"this store's (e.g. {foreign[0]!r}); move them away first"
+            )
+        for path in own:
+            path.unlink()
+        for name in (INDEX_FILE, INDEX_FILE + "-journal", META_FILE):
+            (self.root / name).unlink(missing_ok=True)
+
+    def _load_meta(self) -> dict[str, Any]:
+        meta = load_meta(self.root)
+        if "uuid" not in meta:
+            raise damaged(self.root, f"{META_FILE} has no store uuid (written before stores had identities)")
+        return meta
 
     def _acquire_lock(self):
-        handle = open(self.root / LOCK_FILE, "a+")  # noqa: SIM115 (held until close())
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise StoreError(f"{self.root}: another StoreWriter has this store open") from None
-        return handle
+        return acquire_lock(self.root)
 
     def _release_lock(self) -> None:
         if self._lock is not None:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
-            self._lock.close()
+            release_lock(self._lock)
             self._lock = None
 
-    def _open(self, kind, schema, producer, dtype, compression) -> None:
+    def _create(self, kind, producer, dtype, compression) -> None:
+        # Order matters for a crash: store.json comes last, so a directory without it holds at most
+        # the empty remains that _existing_store recognises.
         root = self.root
-        if (root / META_FILE).is_file():
-            meta = load_meta(root)
-            if meta["kind"] != kind:
-                raise StoreMismatchError(
-                    f"{root}: the store holds kind {meta['kind']!r}, the writer writes {kind!r}; "
-                    "use another --out or overwrite=True (--overwrite)"
-                )
-            if producer is not None and canonical(producer) != meta["producer"]:
-                raise StoreMismatchError(
-                    f"{root}: extraction parameters differ from those the store was written with:\n"
-                    f"{_dict_diff(meta['producer'], canonical(producer))}\n"
-                    "use another --out, or overwrite=True (--overwrite) to replace the store"
-                )
-            if dtype is not None and dtype != meta["dtype"]:
-                raise StoreMismatchError(f"{root}: store dtype is {meta['dtype']!r}, writer asks {dtype!r}")
-            if compression is not None:
-                meta["compression"] = compression
+        (root / META_FILE).with_name(META_FILE + TMP_SUFFIX).unlink(missing_ok=True)
+        for name in (INDEX_FILE, INDEX_FILE + "-journal"):
+            (root / name).unlink(missing_ok=True)
+        (root / SHARD_DIR).mkdir(exist_ok=True)
+        self._conn = index.connect(root / INDEX_FILE, readonly=False, create=True)
+        self.meta = new_meta(kind, self.shard_size, dtype, compression or DEFAULT_COMPRESSION, producer)
+        save_meta(root, self.meta)
+        self.generation = 0
+        self._next_shard = 0
+
+    def _open(self, kind, producer, dtype, compression) -> None:
+        root = self.root
+        meta = self._load_meta()
+        if meta["kind"] != kind:
+            raise StoreMismatchError(
+                f"{root}: the store holds kind {meta['kind']!r}, the writer writes {kind!r}; "
+                "use another --out or overwrite=True (--overwrite)"
+            )
+        if producer is not None and canonical(producer) != meta["producer"]:
+            raise StoreMismatchError(
+                f"{root}: extraction parameters differ from those the store was written with:\n"
+                f"{_dict_diff(meta['producer'], canonical(producer))}\n"
+                "use another --out, or overwrite=True (--overwrite) to replace the store"
+            )
+        if dtype is not None and dtype != meta["dtype"]:
+            raise StoreMismatchError(f"{root}: store dtype is {meta['dtype']!r}, writer asks {dtype!r}")
+        if compression is not None:
+            meta["compression"] = compression
+        (root / SHARD_DIR).mkdir(exist_ok=True)
+        if not (root / INDEX_FILE).exists() and not any(
+            parse_shard_name(p.name) for p in (root / SHARD_DIR).iterdir()
+        ):
+            # store.json was saved but the index never created, and no shard exists: nothing to lose.
+            self._conn = index.connect(root / INDEX_FILE, readonly=False, create=True)
         else:
-            meta = new_meta(kind, self.shard_size, dtype, compression or DEFAULT_COMPRESSION, producer)
-            save_meta(root, meta)
+            self._conn = index.connect(root / INDEX_FILE, readonly=False)
+            index.check_consistent(self._conn)
         self.meta = meta
-        self.dtype = meta["dtype"]
-        self.schema: Schema | None = schema_from_json(meta["schema"]) if meta["schema"] else None
+        self._reconcile()
+
+    def _reconcile(self) -> None:
+        """Bring the directory and store.json in line with the index after a crash, deleting only what
+        this store provably made and nothing committed."""
+        root, meta, conn = self.root, self.meta, self._conn
+        indexed = {number: parse_shard_name(file) for number, file, *_ in index.shard_rows(conn)}
+        if any(v is None for v in indexed.values()):
+            raise damaged(root, f"{INDEX_FILE} names a shard file that is not a shard name")
+        indexed_gen = {number: ng[1] for number, ng in indexed.items()}
+        top_gen = max(indexed_gen.values(), default=0)
+        if top_gen > meta["generation"]:
+            # add_field switched the index to a new generation and was stopped before saving
+            # store.json: roll forward to the schema the indexed shards carry.
+            number = next(n for n, g in indexed_gen.items() if g == top_gen)
+            ident = read_identity(root / SHARD_DIR / shard_name(number, top_gen))
+            if ident is None or ident["store_uuid"] != meta["uuid"]:
+                raise damaged(root, f"shard {shard_name(number, top_gen)} has no identity of this store")
+            meta["schema"], meta["generation"] = ident["schema"], top_gen
+            save_meta(root, meta)
+        self.generation = meta["generation"]
+        numbers = set(indexed)
+        for path in sorted((root / SHARD_DIR).iterdir()):
+            if path.is_dir():
+                continue  # not ours: left alone (verify and repair mention it)
+            if is_shard_tmp(path.name):
+                path.unlink()  # an unfinished write of ours: none of its items exists
+                continue
+            parsed = parse_shard_name(path.name)
+            if parsed is None:
+                continue
+            number, gen = parsed
+            numbers.add(number)
+            if number in indexed and gen == indexed_gen[number]:
+                continue
+            ident = read_identity(path)
+            if ident is None or ident["store_uuid"] != meta["uuid"]:
+                continue  # not provably ours: never touched (repair quarantines it)
+            if number in indexed:
+                if gen > indexed_gen[number]:
+                    path.unlink()  # a generation add_field built but never switched to
+                # a lower generation is superseded: kept for open readers until `vlprep repair --gc`
+            elif gen == self.generation and self._adopt(path, number, ident):
+                pass
+        self._next_shard = max(numbers, default=-1) + 1
+
+    def _adopt(self, path: Path, number: int, ident: dict[str, Any]) -> bool:
+        """A complete shard of ours whose index transaction never ran (a crash between the rename and
+        the commit): its items are added to the index unless any of them is already committed."""
+        import h5py
+
+        if ident["schema"] != self.meta["schema"]:
+            return False
+        try:
+            with h5py.File(path, "r") as f:
+                faults, _, _ = structure_faults(f, schema_from_json(self.meta["schema"] or {}))
+                ids = [] if faults else f["ids"].asstr()[()].tolist()
+        except Exception:
+            return False
+        if faults or not ids or len(set(ids)) != len(ids) or index.committed_among(self._conn, ids):
+            return False
+        index.commit_shard(self._conn, number, path.name, ids, path.stat().st_size, file_sha256(path))
+        return True
+
+    def _declare(self, schema: Mapping[str, Any] | None) -> None:
+        self.dtype = self.meta["dtype"]
+        self.schema: Schema | None = schema_from_json(self.meta["schema"]) if self.meta["schema"] else None
         if schema is not None:
             declared = with_storage_dtype(normalize_schema(schema), self.dtype)
             if self.schema is None:
                 self._set_schema(declared)
             else:
-                check_same_schema(self.schema, declared, str(root))
-
-        self._conn = index.connect(root / INDEX_FILE, readonly=False)
-        shards = index.shard_rows(self._conn)
-        self._next_shard = max((row[0] for row in shards), default=-1) + 1
-        self._clean_shard_dir({row[1] for row in shards})
-
-    def _clean_shard_dir(self, known_files: set[str]) -> None:
-        # Stray .tmp files and files whose index transaction never ran are remains of a crash:
-        # none of their items exist, so they are removed and their items stay pending.
-        for path in (self.root / SHARD_DIR).iterdir():
-            if path.name.endswith(TMP_SUFFIX) or path.name not in known_files:
-                path.unlink()
+                check_same_schema(self.schema, declared, str(self.root))
 
     def _set_schema(self, schema: Schema) -> None:
         self.schema = schema
         self.meta["schema"] = schema_to_json(schema)
-        save_meta(self.root, self.meta)
+        self._save_meta()
 
     # -- writing -----------------------------------------------------------------------------------
 
     def pending(self, ids: Iterable[str]) -> list[str]:
         """The given ids, in order and without repeats, that are neither committed nor buffered."""
         ids = list(dict.fromkeys(ids))
-        done = index.committed_among(self._conn, ids)
+        # an invalid id is never committed; it stays pending so that add() turns it into an error
+        done = index.committed_among(self._conn, [i for i in ids if id_problem(i) is None])
         return [i for i in ids if i not in done and i not in self._buffered]
 
     def add(self, item_id: str, record: Mapping[str, Any]) -> None:
         self._check_open()
-        if not isinstance(item_id, str) or not item_id:
-            raise StoreError(f"item ids are non-empty strings, got {item_id!r}")
+        check_id(item_id)
         if item_id in self._buffered or index.committed_among(self._conn, [item_id]):
             raise StoreError(f"{self.root}: item {item_id!r} is already in the store")
         if self.schema is None:
@@ -189,23 +348,41 @@ class StoreWriter:
     def error(self, item_id: str, source: str, stage: str, message: str) -> None:
         """Record why an item could not be produced; a later successful commit of it clears this."""
         self._check_open()
-        index.record_error(self._conn, str(item_id), str(source), str(stage), str(message))
+        # An id that cannot be stored (a NUL, a lone surrogate) is recorded in its escaped form.
+        index.record_error(self._conn, escape_id(str(item_id)), str(source), str(stage), str(message))
 
     def record_run(self, summary: Mapping[str, Any]) -> None:
         self._check_open()
         self.meta.setdefault("runs", []).append({"at": index.now(), **canonical(dict(summary))})
-        save_meta(self.root, self.meta)
+        self._save_meta()
+
+    def _save_meta(self) -> None:
+        try:
+            save_meta(self.root, self.meta)
+        except OSError as exc:
+            raise index.os_error(self.root, exc, f"saving {META_FILE}") from None
 
     def flush(self) -> None:
         """Commit the buffered items as one shard now."""
         self._check_open()
         if not self._buffer:
             return
+        if self._failed is not None:
+            raise StoreError(f"{self.root}: an earlier write failed ({self._failed}); reopen to resume")
         number = self._next_shard
-        name = shard_name(number)
+        name = shard_name(number, self.generation)
         path = self.root / SHARD_DIR / name
-        write_shard(path, self._buffer_ids, self._buffer, self.schema, self.meta["compression"])
-        index.commit_shard(self._conn, number, name, self._buffer_ids, path.stat().st_size, file_sha256(path))
+        attrs = identity(self.meta, number, self.generation, self.schema)
+        try:
+            write_shard(path, self._buffer_ids, self._buffer, self.schema, self.meta["compression"], attrs)
+            size, sha = path.stat().st_size, file_sha256(path)
+            index.commit_shard(self._conn, number, name, self._buffer_ids, size, sha)
+        except OSError as exc:
+            self._failed = index.os_error(self.root, exc, f"writing shard {name}")
+            raise self._failed from None
+        except StoreError as exc:
+            self._failed = exc
+            raise
         self._next_shard += 1
         self._buffer, self._buffer_ids, self._buffered = [], [], set()
 
@@ -266,8 +443,11 @@ class StoreWriter:
         if self._closed:
             return
         try:
-            self.flush()
-            save_meta(self.root, self.meta)
+            if self._failed is None:
+                # After a failed write the buffer is not retried here: the error has been raised
+                # once, the committed items are intact, and a rerun resumes.
+                self.flush()
+                self._save_meta()
         finally:
             self._closed = True
             self._conn.close()
