@@ -43,6 +43,13 @@ def add_field(
         raise StoreError(f"{root}: the store already has a field {name!r}")
     kind = store.kind
     store.close()
+    try:
+        return _add_field(root, kind, name, compute, progress)
+    except OSError as exc:
+        raise index.os_error(root, exc, f"adding the field {name!r}") from None
+
+
+def _add_field(root: Path, kind: str, name: str, compute, progress) -> int:
     # Holding the writer lock keeps other writers out while the generation is built.
     with StoreWriter(root, kind=kind) as writer:
         if name in (writer.schema or {}):

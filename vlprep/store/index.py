@@ -7,6 +7,7 @@ inserted, in one transaction per shard, so a crash between the two leaves only a
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -120,6 +121,16 @@ def connect(path: Path, readonly: bool, create: bool = False) -> sqlite3.Connect
     return conn
 
 
+def create(path: Path) -> sqlite3.Connection:
+    """A new, empty index, built beside `path` and renamed into place, so that a reader never finds an
+    index without its tables."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    connect(tmp, readonly=False, create=True).close()
+    os.replace(tmp, path)
+    return connect(path, readonly=False)
+
+
 def check_consistent(conn: sqlite3.Connection) -> None:
     """A writer's check before it trusts the index to decide what exists: SQLite's own page check, and
     every shard's item count against the items table."""
@@ -191,6 +202,7 @@ def os_error(root: Path, exc: OSError, doing: str) -> StoreError:
 
 
 def record_error(conn: sqlite3.Connection, item_id: str, source: str, stage: str, message: str) -> None:
+    step("sql_record_error")
     conn.execute(
         "INSERT OR REPLACE INTO errors VALUES (?, ?, ?, ?, ?)", (item_id, source, stage, message, now())
     )

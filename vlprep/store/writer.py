@@ -39,7 +39,14 @@ from .sink import WRITTEN_PREFIX, ShardSink
 
 DEFAULT_COMPRESSION = "none"
 # What a writer killed while creating a store can have left behind, besides an empty index.
-_CREATION_LEFTOVERS = {LOCK_FILE, META_FILE + TMP_SUFFIX, SHARD_DIR, INDEX_FILE, INDEX_FILE + "-journal"}
+_CREATION_LEFTOVERS = {
+    LOCK_FILE,
+    META_FILE + TMP_SUFFIX,
+    SHARD_DIR,
+    INDEX_FILE,
+    INDEX_FILE + "-journal",
+    INDEX_FILE + TMP_SUFFIX,
+}
 
 
 def acquire_lock(root: Path):
@@ -110,10 +117,12 @@ class StoreWriter:
             else:
                 self._create(kind, producer, dtype, compression)
             self._declare(schema)
-        except BaseException:
+        except BaseException as exc:
             if self._conn is not None:
                 self._conn.close()
             self._release_lock()
+            if isinstance(exc, OSError):
+                raise index.os_error(self.root, exc, "opening the store") from None
             raise
 
     # -- opening -----------------------------------------------------------------------------------
@@ -203,16 +212,17 @@ class StoreWriter:
             self._lock = None
 
     def _create(self, kind, producer, dtype, compression) -> None:
-        # Order matters for a crash: store.json comes last, so a directory without it holds at most
-        # the empty remains that _existing_store recognises.
+        # Order matters for a crash and for a reader polling the new store: store.json first, then the
+        # index (renamed into place whole). A directory without store.json then holds at most the empty
+        # remains _existing_store recognises; one without the index but no shard gets a new index.
         root = self.root
         (root / META_FILE).with_name(META_FILE + TMP_SUFFIX).unlink(missing_ok=True)
         for name in (INDEX_FILE, INDEX_FILE + "-journal"):
             (root / name).unlink(missing_ok=True)
         (root / SHARD_DIR).mkdir(exist_ok=True)
-        self._conn = index.connect(root / INDEX_FILE, readonly=False, create=True)
         self.meta = new_meta(kind, self.shard_size, dtype, compression or DEFAULT_COMPRESSION, producer)
         save_meta(root, self.meta)
+        self._conn = index.create(root / INDEX_FILE)
         self.generation = 0
         self._next_shard = 0
 
@@ -239,7 +249,7 @@ class StoreWriter:
             parse_shard_name(p.name) for p in (root / SHARD_DIR).iterdir()
         ):
             # store.json was saved but the index never created, and no shard exists: nothing to lose.
-            self._conn = index.connect(root / INDEX_FILE, readonly=False, create=True)
+            self._conn = index.create(root / INDEX_FILE)
         else:
             self._conn = index.connect(root / INDEX_FILE, readonly=False)
             index.check_consistent(self._conn)
@@ -349,7 +359,10 @@ class StoreWriter:
         """Record why an item could not be produced; a later successful commit of it clears this."""
         self._check_open()
         # An id that cannot be stored (a NUL, a lone surrogate) is recorded in its escaped form.
-        index.record_error(self._conn, escape_id(str(item_id)), str(source), str(stage), str(message))
+        try:
+            index.record_error(self._conn, escape_id(str(item_id)), str(source), str(stage), str(message))
+        except OSError as exc:
+            raise index.os_error(self.root, exc, "recording an error") from None
 
     def record_run(self, summary: Mapping[str, Any]) -> None:
         self._check_open()
