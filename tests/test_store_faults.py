@@ -4,6 +4,8 @@ rename, SQL statement and store.json save — and then the same job is run again
 equals an uninterrupted run's, verify passes, and no committed file is lost."""
 
 import errno
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -99,3 +101,52 @@ def test_disk_full_at_every_write_is_one_clear_error_and_resumable(reference, tm
         assert "ENOSPC" in message and "\n" not in message and "rollback" not in message, (k, name, message)
         _job(path)  # space freed: the same job resumes
         assert _contents(path) == expected, f"after ENOSPC at step {k} ({name})"
+
+
+DISK_FILLER = """
+import sys
+import numpy as np
+from vlprep.store import StoreError, StoreWriter
+
+ids = [f"i{k}" for k in range(40)]
+try:
+    with StoreWriter(sys.argv[1], kind="t", shard_size=3) as w:
+        for i in w.pending(ids):
+            w.add(i, {"features": np.full((32, 1024), float(i[1:]), np.float32)})
+            w.error("e" + i, "src", "stage", "m" * 2000)
+except StoreError as exc:
+    print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+    sys.exit(exc.exit_code)
+"""
+
+
+def test_a_real_full_disk_is_one_error_and_resumable(tmp_path):
+    """A 6 MiB tmpfs filled to several levels, so that the shard write, the fsync and the SQLite
+    transaction each meet the full disk; needs a machine where this process may mount a tmpfs."""
+    import subprocess
+    import sys
+
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)]
+    if subprocess.run(mount, capture_output=True).returncode:
+        pytest.skip("this machine does not let the test mount a tmpfs (the injected ENOSPC tests still run)")
+    try:
+        for spare_kib in (40, 700, 1500):  # the shard write, then the index, meet the full disk
+            store = mnt / f"s{spare_kib}"
+            free = os.statvfs(mnt).f_bavail * os.statvfs(mnt).f_frsize
+            (mnt / "filler").write_bytes(b"\0" * max(0, free - (spare_kib + 4000) * 1024))
+            cmd = [sys.executable, "-c", DISK_FILLER, str(store)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            assert proc.returncode == 1, proc.stderr[-2000:]  # not a SIGSEGV (-11), not a traceback
+            assert proc.stderr.startswith("StoreIOError") and "ENOSPC" in proc.stderr
+            assert proc.stderr.count("\n") == 1 and "rollback" not in proc.stderr
+            (mnt / "filler").unlink()
+            subprocess.run(cmd, check=True)
+            done = FeatureStore(store)
+            assert len(done) == 40 and len(done.errors()) == 40 and verify(done).ok
+            assert float(done["i17"]["features"][0, 0]) == 17.0
+            done.close()
+            shutil.rmtree(store)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)

@@ -271,3 +271,36 @@ def test_reader_opened_before_writes_sees_new_shards_and_generations(tmp_path):
     for name in old:
         np.testing.assert_array_equal(old[name], again[name])
     assert os.path.basename(store._files[0]) == "00000.g1.h5"
+
+
+def test_a_store_written_before_identities_is_still_written_and_overwritten(tmp_path):
+    import h5py
+
+    path = _make(tmp_path / "s", n=6, shard_size=3)
+    meta = json.loads((path / "store.json").read_text())
+    del meta["uuid"]
+    (path / "store.json").write_text(json.dumps(meta))
+    for shard in (path / "shards").iterdir():
+        with h5py.File(shard, "r+") as f:
+            for key in ("store_uuid", "shard", "generation"):
+                del f.attrs[key]
+    (path / "shards" / "00009.h5").write_bytes(b"an orphan without identity: never deleted")
+    import sqlite3
+
+    with sqlite3.connect(path / "index.sqlite") as conn:  # the shard edits changed their checksums
+        for shard in (path / "shards").glob("0000[0-1].h5"):
+            conn.execute("UPDATE shards SET sha256 = ?, bytes = ? WHERE file = ?",
+                         (file_sha256(shard), shard.stat().st_size, shard.name))
+    conn.close()
+    with StoreWriter(path, kind="regions") as w:
+        w.add("new", region_record(np.random.default_rng(8), dim=8))
+    assert len(FeatureStore(path)) == 7 and (path / "shards" / "00009.h5").exists()
+    assert len(json.loads((path / "store.json").read_text())["uuid"]) == 32
+    # repair keeps the indexed shards that predate identities; only the unindexed orphan is moved aside
+    report = repair(path, dry_run=True)
+    assert [q["file"] for q in report.quarantined] == ["shards/00009.h5"] and report.items == 7
+    with pytest.raises(NotAStoreError, match="00009.h5"):
+        StoreWriter(path, kind="regions", overwrite=True)
+    (path / "shards" / "00009.h5").unlink()
+    StoreWriter(path, kind="regions", overwrite=True).close()
+    assert len(FeatureStore(path)) == 0 and not list((path / "shards").iterdir())

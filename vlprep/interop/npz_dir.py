@@ -2,11 +2,14 @@
 scripts (`x`, `bbox`, `num_bbox`, `image_h`, `image_w`) plus LXMERT-named object and attribute arrays
 (`objects_id`, `objects_conf`, `attrs_id`, `attrs_conf`) and, on request, a box `geometry` encoding.
 
-File names follow the ids; ids with slashes become subdirectories, and ids that are not safe relative
-paths are percent-encoded. `index.json` maps every id to its file."""
+File names are one-to-one with ids: an id that is a safe relative path without `%` is its own name (ids
+with slashes become subdirectories); any other id is percent-encoded whole (`%` included, so `a/../b` and
+`a%2F..%2Fb` get different names); an id whose name would exceed a file-name limit becomes
+`%sha256-<hex of its UTF-8>.npz`. `index.json` beside the files maps every id to its file."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import urllib.parse
 from collections.abc import Iterable
@@ -26,13 +29,24 @@ KEYS = {
 INDEX_FILE = "index.json"
 
 
+# leaves room under the usual 255-byte limit for ".npz" and the ".tmp.npz" of the atomic write
+_MAX_PART_BYTES = 200
+_MAX_PATH_BYTES = 1024
+
+
 def file_name(item_id: str) -> str:
-    """The relative .npz path for an id."""
+    """The relative .npz path for an id; distinct ids always get distinct paths."""
     parts = item_id.split("/")
-    safe = all(p not in ("", ".", "..") and "\\" not in p and "\0" not in p for p in parts)
-    if safe:
-        return item_id + ".npz"
-    return urllib.parse.quote(item_id, safe="") + ".npz"
+    safe = "%" not in item_id and all(
+        p not in ("", ".", "..") and "\\" not in p and "\0" not in p for p in parts
+    )
+    name = item_id if safe else urllib.parse.quote(item_id, safe="", errors="surrogatepass")
+    if len(name.encode("utf-8", "surrogatepass")) > _MAX_PATH_BYTES or any(
+        len(part.encode("utf-8", "surrogatepass")) > _MAX_PART_BYTES for part in name.split("/")
+    ):
+        # '%s' never starts a percent-encoding, and safe names hold no '%': no other id maps here
+        return f"%sha256-{hashlib.sha256(item_id.encode('utf-8', 'surrogatepass')).hexdigest()}.npz"
+    return name + ".npz"
 
 
 def npz_arrays(record: dict[str, Any], geometry: np.ndarray | None = None) -> dict[str, np.ndarray]:

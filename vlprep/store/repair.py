@@ -10,6 +10,7 @@ removes files, and only superseded generations that carry this store's uuid.
 from __future__ import annotations
 
 import sqlite3
+import uuid as _uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -106,25 +107,28 @@ def repair(path: str | Path, dry_run: bool = False, gc: bool = False) -> RepairR
 def _repair(root: Path, dry_run: bool, gc: bool) -> RepairReport:
     report = RepairReport(str(root), dry_run)
     meta, meta_damage = _try_meta(root)
-    if meta is not None and "uuid" not in meta:
-        raise StoreError(
-            f"{root}: {META_FILE} has no store uuid (written by an older vlprep); its shards carry no "
-            "identity, so repair cannot prove which are its own"
-        )
+    legacy = meta is not None and "uuid" not in meta
+    if legacy:
+        meta = {**meta, "uuid": _uuid.uuid4().hex}  # a store from before identities gets one
     rows, old_errors, index_damage = _try_index(root)
 
-    shards, quarantine = _scan(root, report)
+    shards, anonymous, quarantine = _scan(root, report)
     uuid = meta["uuid"] if meta else _majority_uuid(shards, rows)
     for s in [s for s in shards if s.ident["store_uuid"] != uuid]:
         quarantine.append((s.path, f"belongs to another store (uuid {s.ident['store_uuid']})"))
         shards.remove(s)
 
-    by_name = {s.path.name: s for s in shards}
-    trusted = index_damage is None and all(
-        file in by_name and by_name[file].path.stat().st_size == size for _, file, _, size, *_ in rows
-    )
+    sizes = {p.name: p.stat().st_size for p in [s.path for s in shards] + [p for p, _ in anonymous]}
+    trusted = index_damage is None and all(sizes.get(file) == size for _, file, _, size, *_ in rows)
     if index_damage is None and not trusted:
         index_damage = "it names shard files that are missing or changed size"
+    indexed_names = {file for _, file, *_ in rows} if trusted else set()
+    for path, (number, generation) in anonymous:
+        if path.name in indexed_names and meta is not None:
+            # written before shards carried identities, and listed by a sound index: this store's
+            shards.append(_Shard(path, number, generation, _legacy_identity(meta, number, generation)))
+        else:
+            quarantine.append((path, "unreadable, or carries no store identity"))
 
     chosen, superseded = _choose(shards, rows if trusted else None, quarantine)
     report.superseded = sorted(s.path.name for s in superseded)
@@ -135,7 +139,7 @@ def _repair(root: Path, dry_run: bool, gc: bool) -> RepairReport:
     schema_json = _store_schema(chosen, meta, top)
     keep: list[tuple[_Shard, list[str]]] = []
     seen: dict[str, str] = {}
-    indexed_files = {file for _, file, *_ in rows} if trusted else set()
+    indexed_files = indexed_names
     for s in sorted(chosen, key=lambda s: s.number):
         problem, ids = _check(s, schema_json, seen)
         if problem:
@@ -160,7 +164,7 @@ def _repair(root: Path, dry_run: bool, gc: bool) -> RepairReport:
     report.errors_kept = len(kept_errors)
     report.errors_lost = None if old_errors is None else 0  # None: how many were lost is unknown
 
-    new_meta_json = _repaired_meta(meta, meta_damage, chosen, top, schema_json, report)
+    new_meta_json = _repaired_meta(meta, meta_damage, chosen, top, schema_json, report, legacy)
     if meta_damage is not None and (root / META_FILE).exists():
         report.quarantined.append({"file": META_FILE, "reason": meta_damage})
     if gc:
@@ -232,8 +236,10 @@ def _salvage_errors(path: Path) -> list[dict[str, str]] | None:
     return [dict(zip(("id", "source", "stage", "message", "at"), r)) for r in rows]
 
 
-def _scan(root: Path, report: RepairReport) -> tuple[list[_Shard], list[tuple[Path, str]]]:
+def _scan(root: Path, report: RepairReport):
+    """Shards with an identity, shard-named files without one, and what to quarantine."""
     shards: list[_Shard] = []
+    anonymous: list[tuple[Path, tuple[int, int]]] = []
     quarantine: list[tuple[Path, str]] = []
     shard_dir = root / SHARD_DIR
     for path in sorted(shard_dir.iterdir()) if shard_dir.is_dir() else []:
@@ -245,12 +251,25 @@ def _scan(root: Path, report: RepairReport) -> tuple[list[_Shard], list[tuple[Pa
         else:
             ident = read_identity(path)
             if ident is None:
-                quarantine.append((path, "unreadable, or carries no store identity"))
+                anonymous.append((path, parsed))
             elif (ident["shard"], ident["generation"]) != parsed:
                 quarantine.append((path, "its name disagrees with its shard number or generation"))
             else:
                 shards.append(_Shard(path, parsed[0], parsed[1], ident))
-    return shards, quarantine
+    return shards, anonymous, quarantine
+
+
+def _legacy_identity(meta: dict[str, Any], number: int, generation: int) -> dict[str, Any]:
+    storage = {k: meta[k] for k in ("shard_size", "dtype", "compression")}
+    return {
+        "store_uuid": meta["uuid"],
+        "shard": number,
+        "generation": generation,
+        "kind": meta["kind"],
+        "schema": meta["schema"] or {},
+        "producer": meta["producer"],
+        "storage": storage,
+    }
 
 
 def _majority_uuid(shards: list[_Shard], rows: list[tuple]) -> str | None:
@@ -328,9 +347,9 @@ def _check(s: _Shard, schema_json: dict[str, Any], seen: dict[str, str]) -> tupl
     return None, ids
 
 
-def _repaired_meta(meta, meta_damage, chosen, top, schema_json, report) -> dict[str, Any] | None:
+def _repaired_meta(meta, meta_damage, chosen, top, schema_json, report, legacy) -> dict[str, Any] | None:
     if meta is not None:
-        if top > meta["generation"] or (schema_json and meta["schema"] != schema_json):
+        if legacy or top > meta["generation"] or (schema_json and meta["schema"] != schema_json):
             report.meta = "rolled forward"
             return {**meta, "generation": top, "schema": schema_json}
         return None

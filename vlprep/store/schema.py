@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ItemError, StoreError
+from .ids import escape_id
 
 STRING = "str"
 
@@ -139,7 +140,8 @@ def coerce_record(item_id: str, record: Mapping[str, Any], schema: Schema) -> di
                 raise StoreError(
                     f"item {item_id!r}: field {name!r} must be a str, got {type(value).__name__}"
                 )
-            out[name] = value
+            # HDF5 strings are UTF-8 without NUL: a path with undecodable bytes is kept escaped (\xff)
+            out[name] = escape_id(value)
             continue
         arr = np.asarray(value)
         if arr.dtype.kind in "OUSV" or (arr.dtype.kind == "f" and np.dtype(field.dtype).kind in "iub"):

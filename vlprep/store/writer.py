@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -165,28 +166,32 @@ class StoreWriter:
         finally:
             conn.close()
 
-    def _own_shard_files(self, meta: dict[str, Any]) -> tuple[list[Path], list[str]]:
-        """Files in shards/ this store provably made (its `.tmp`s, shards carrying its uuid), and the
-        names of everything else there."""
+    def _own_shard_files(self, meta: dict[str, Any], indexed: set[str]) -> tuple[list[Path], list[str]]:
+        """Files in shards/ this store provably made (its `.tmp`s, the files its index lists, shards
+        carrying its uuid), and the names of everything else there."""
         own, foreign = [], []
-        shard_dir = self.root / SHARD_DIR
-        for path in sorted(shard_dir.iterdir()) if shard_dir.is_dir() else []:
-            if path.is_file() and is_shard_tmp(path.name) or (
-                path.is_file()
-                and parse_shard_name(path.name)
-                and (read_identity(path) or {}).get("store_uuid") == meta.get("uuid")
-            ):
-                own.append(path)
-            else:
-                foreign.append(path.name)
+        for path in self._shard_paths():
+            mine = path.is_file() and (
+                is_shard_tmp(path.name)
+                or path.name in indexed
+                or (
+                    parse_shard_name(path.name) is not None
+                    and (read_identity(path) or {}).get("store_uuid") == meta["uuid"]
+                )
+            )
+            (own.append(path) if mine else foreign.append(path.name))
         return own, foreign
 
     def _remove_store(self) -> None:
         """overwrite=True: remove this store's own files, refusing if shards/ holds anything else."""
         meta = self._load_meta()
-        conn = index.connect(self.root / INDEX_FILE, readonly=True)  # a damaged index is refused too
-        conn.close()
-        own, foreign = self._own_shard_files(meta)
+        indexed: set[str] = set()
+        if (self.root / INDEX_FILE).exists() or any(parse_shard_name(p.name) for p in self._shard_paths()):
+            # a damaged index is refused too: its error records are not ours to drop unasked
+            conn = index.connect(self.root / INDEX_FILE, readonly=True)
+            indexed = {row[1] for row in index.shard_rows(conn)}
+            conn.close()
+        own, foreign = self._own_shard_files(meta, indexed)
         if foreign:
             raise NotAStoreError(
                 f"{self.root}: refusing to overwrite: {SHARD_DIR}/ holds {len(foreign)} file(s) that are not "
@@ -197,10 +202,17 @@ class StoreWriter:
         for name in (INDEX_FILE, INDEX_FILE + "-journal", META_FILE):
             (self.root / name).unlink(missing_ok=True)
 
+    def _shard_paths(self) -> list[Path]:
+        shard_dir = self.root / SHARD_DIR
+        return sorted(shard_dir.iterdir()) if shard_dir.is_dir() else []
+
     def _load_meta(self) -> dict[str, Any]:
         meta = load_meta(self.root)
         if "uuid" not in meta:
-            raise damaged(self.root, f"{META_FILE} has no store uuid (written before stores had identities)")
+            # A store written before stores had identities: it gets one now. Its old shards carry none,
+            # so the writer never deletes them (only files its index lists count as its own).
+            meta["uuid"] = uuid.uuid4().hex
+            save_meta(self.root, meta)
         return meta
 
     def _acquire_lock(self):
@@ -276,7 +288,7 @@ class StoreWriter:
             save_meta(root, meta)
         self.generation = meta["generation"]
         numbers = set(indexed)
-        for path in sorted((root / SHARD_DIR).iterdir()):
+        for path in self._shard_paths():
             if path.is_dir():
                 continue  # not ours: left alone (verify and repair mention it)
             if is_shard_tmp(path.name):
