@@ -304,3 +304,42 @@ def test_a_store_written_before_identities_is_still_written_and_overwritten(tmp_
     (path / "shards" / "00009.h5").unlink()
     StoreWriter(path, kind="regions", overwrite=True).close()
     assert len(FeatureStore(path)) == 0 and not list((path / "shards").iterdir())
+
+
+def test_shards_written_by_workers_carry_the_identity_and_are_rebuilt(tmp_path):
+    """ShardSink files (`w-<hex>.h5`, numbered only in the index) survive a lost index: repair gives
+    them numbers again; an uncommitted one is adopted, never deleted."""
+    import h5py
+
+    path = tmp_path / "s"
+    rng = np.random.default_rng(6)
+    records = {f"w/{i}": region_record(rng, dim=8) for i in range(5)}
+    with StoreWriter(path, kind="regions", producer={"model": "m"}) as w:
+        sink = w.sink()
+        w.commit_written(sink.write(["w/0", "w/1"], [records["w/0"], records["w/1"]]))
+        w.commit_written(sink.write(["w/2", "w/3"], [records["w/2"], records["w/3"]]))
+        lost = sink.write(["w/4"], [records["w/4"]])  # its receipt never reached the driver
+    meta = json.loads((path / "store.json").read_text())
+    with h5py.File(path / "shards" / lost["file"]) as f:
+        assert f.attrs["store_uuid"] == meta["uuid"] and f.attrs["shard"] == -1
+    with StoreWriter(path, kind="regions") as w:  # the next writer leaves it alone
+        assert w.pending(list(records)) == ["w/4"]
+    assert (path / "shards" / lost["file"]).is_file()
+    ids, recs, shards = _snapshot(path)
+    (path / "index.sqlite").unlink()
+    report = repair(path)
+    assert report.index == "rebuilt" and report.items == 5 and not report.quarantined
+    store = FeatureStore(path)
+    assert sorted(store.ids()) == sorted(records) and verify(store).ok
+    for item_id in ids:
+        assert {k: np.asarray(v).tobytes() for k, v in store[item_id].items()} == recs[item_id]
+    assert _shard_files(path) == shards
+
+
+def test_repair_refuses_what_is_not_a_store_without_writing_into_it(tmp_path):
+    (tmp_path / "wds" / "shards").mkdir(parents=True)
+    (tmp_path / "wds" / "shards" / "000000.tar").write_bytes(b"user data")
+    for target in (tmp_path / "wds", tmp_path / "nowhere"):
+        with pytest.raises(NotAStoreError, match="not a vlprep store"):
+            repair(target)
+    assert sorted(p.name for p in (tmp_path / "wds").rglob("*")) == ["000000.tar", "shards"]

@@ -19,6 +19,9 @@ LOCK_FILE = ".writer.lock"
 TMP_SUFFIX = ".tmp"
 
 _SHARD_RE = re.compile(r"(\d{5,})(?:\.g(\d+))?\.h5")
+# shards written by other processes through a ShardSink (numbered only when committed)
+WRITTEN_PREFIX = "w-"
+_WRITTEN_RE = re.compile(r"w-[0-9a-f]{32}\.h5")
 
 
 def shard_name(number: int, generation: int = 0) -> str:
@@ -32,9 +35,17 @@ def parse_shard_name(name: str) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2) or 0)) if m else None
 
 
+def is_written_name(name: str) -> bool:
+    """The name of a shard a ShardSink wrote (`w-<32 hex>.h5`)."""
+    return _WRITTEN_RE.fullmatch(name) is not None
+
+
 def is_shard_tmp(name: str) -> bool:
-    """A shard being written: the names only a StoreWriter or add_field create inside shards/."""
-    return name.endswith(TMP_SUFFIX) and parse_shard_name(name[: -len(TMP_SUFFIX)]) is not None
+    """A shard being written: the names only a StoreWriter, add_field or a ShardSink create in shards/."""
+    if not name.endswith(TMP_SUFFIX):
+        return False
+    final = name[: -len(TMP_SUFFIX)]
+    return parse_shard_name(final) is not None or is_written_name(final)
 
 
 def fsync_dir(path: Path) -> None:

@@ -80,11 +80,11 @@ def load_meta(root: Path) -> dict[str, Any]:
 
 def looks_like_store(root: Path) -> bool:
     """An index, or shard-named files in shards/: what is left of a store that lost its store.json."""
-    from .layout import INDEX_FILE, SHARD_DIR, parse_shard_name
+    from .layout import INDEX_FILE, SHARD_DIR, is_written_name, parse_shard_name
 
     shards = root / SHARD_DIR
     return (root / INDEX_FILE).exists() or (
-        shards.is_dir() and any(parse_shard_name(p.name) for p in shards.iterdir())
+        shards.is_dir() and any(parse_shard_name(p.name) or is_written_name(p.name) for p in shards.iterdir())
     )
 
 

@@ -21,7 +21,7 @@ import h5py
 from vlprep.checksums import file_sha256
 
 from . import index
-from .errors import StoreDamagedError, StoreError
+from .errors import NotAStoreError, StoreDamagedError, StoreError
 from .layout import (
     INDEX_FILE,
     META_FILE,
@@ -29,9 +29,10 @@ from .layout import (
     SHARD_DIR,
     TMP_SUFFIX,
     is_shard_tmp,
+    is_written_name,
     parse_shard_name,
 )
-from .metadata import load_meta, new_meta, save_meta
+from .metadata import load_meta, looks_like_store, new_meta, save_meta
 from .schema import schema_from_json
 from .shard import read_identity, structure_faults
 from .writer import acquire_lock, release_lock
@@ -93,9 +94,10 @@ class _Shard:
 def repair(path: str | Path, dry_run: bool = False, gc: bool = False) -> RepairReport:
     """Rebuild what is missing or damaged in the store at `path` from its shards; see the module doc."""
     root = Path(path)
-    if not (root / SHARD_DIR).is_dir() and not (root / META_FILE).is_file():
-        raise StoreError(
-            f"{root}: not a vlprep store (no {META_FILE} and no {SHARD_DIR}/); nothing to repair"
+    if not (root / META_FILE).is_file() and not looks_like_store(root):
+        # checked before the lock file is created: nothing is written into someone else's directory
+        raise NotAStoreError(
+            f"{root} is not a vlprep store (no {META_FILE}, {INDEX_FILE} or shard files); nothing to repair"
         )
     lock = acquire_lock(root)
     try:
@@ -130,7 +132,25 @@ def _repair(root: Path, dry_run: bool, gc: bool) -> RepairReport:
         else:
             quarantine.append((path, "unreadable, or carries no store identity"))
 
-    chosen, superseded = _choose(shards, rows if trusted else None, quarantine)
+    written = [s for s in shards if s.number == -1]
+    numbered = [s for s in shards if s.number != -1]
+    if trusted:  # a committed ShardSink file has the number the index gave it
+        by_file = {file: number for number, file, *_ in rows}
+        for s in written:
+            s.number = by_file.get(s.path.name, -1)
+        numbered += [s for s in written if s.number != -1]
+        written = [s for s in written if s.number == -1]
+    chosen, superseded = _choose(numbered, rows if trusted else None, quarantine)
+    # unnumbered ShardSink files of the current generation are adopted under new numbers, after the
+    # others (by name: deterministic); older ones were superseded by an add_field
+    current = max((s.generation for s in chosen), default=meta["generation"] if meta else 0)
+    next_number = max([s.number for s in shards] + [r[0] for r in rows] + [-1]) + 1
+    for s in written:
+        if s.generation == current:
+            s.number, next_number = next_number, next_number + 1
+            chosen.append(s)
+        else:
+            superseded.append(s)
     report.superseded = sorted(s.path.name for s in superseded)
     if not chosen and meta is None:
         raise StoreError(f"{root}: {meta_damage}, and no usable shard is left to rebuild {META_FILE} from")
@@ -244,10 +264,18 @@ def _scan(root: Path, report: RepairReport):
     shard_dir = root / SHARD_DIR
     for path in sorted(shard_dir.iterdir()) if shard_dir.is_dir() else []:
         parsed = parse_shard_name(path.name)
-        if path.is_dir() or (parsed is None and not is_shard_tmp(path.name)):
+        written = is_written_name(path.name)
+        if path.is_dir() or (parsed is None and not written and not is_shard_tmp(path.name)):
             report.ignored.append(f"{SHARD_DIR}/{path.name}")
         elif is_shard_tmp(path.name):
             quarantine.append((path, "unfinished write"))
+        elif written:
+            # a ShardSink's file: numbered when committed, so its number comes from the index (or anew)
+            ident = read_identity(path)
+            if ident is None:
+                anonymous.append((path, (-1, 0)))
+            else:
+                shards.append(_Shard(path, -1, ident["generation"], ident))
         else:
             ident = read_identity(path)
             if ident is None:
@@ -290,7 +318,8 @@ def _choose(
     for s in shards:
         by_number.setdefault(s.number, {})[s.generation] = s
     if rows is not None:
-        current = {number: parse_shard_name(file)[1] for number, file, *_ in rows}
+        gens = {s.path.name: s.generation for s in shards}
+        current = {number: gens.get(file, 0) for number, file, *_ in rows}
         top = max(current.values(), default=0)
     else:
         current = {}

@@ -6,6 +6,7 @@ the next writer treats it like its own uncommitted shards, and its items stay pe
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,13 +15,14 @@ from typing import Any
 
 from vlprep.checksums import file_sha256
 
-from .layout import SHARD_DIR
+from .layout import SHARD_DIR, WRITTEN_PREFIX
 from .schema import coerce_record, infer_schema, schema_from_json, schema_to_json, with_storage_dtype
 from .shard import write_shard
 
-# Names of shards written through a sink: never a numbered shard name, so they cannot collide with
-# the writer's own or with each other (a random part per file).
-WRITTEN_PREFIX = "w-"
+# Names of shards written through a sink (WRITTEN_PREFIX + 32 hex digits): never a numbered shard name,
+# so they cannot collide with the writer's own or with each other. Their identity attributes carry
+# shard -1: the number is given when the writer commits them.
+__all__ = ["WRITTEN_PREFIX", "ShardSink"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class ShardSink:
     dtype: str | None
     compression: str
     meta_sha256: str  # store.json as the writer saw it: proof that a remote process sees the same store
+    identity: dict | None = None  # the shard identity attributes (shard.identity), schema set per file
 
     def sees_store(self) -> bool:
         """Whether this process sees the writer's store directory (a filesystem shared with it)."""
@@ -54,7 +57,8 @@ class ShardSink:
         rows = [coerce_record(i, r, schema) for i, r in zip(ids, records, strict=True)]
         name = f"{WRITTEN_PREFIX}{uuid.uuid4().hex}.h5"
         path = Path(self.root) / SHARD_DIR / name
-        write_shard(path, list(ids), rows, schema, self.compression)
+        attrs = {**self.identity, "schema": json.dumps(schema_to_json(schema))} if self.identity else {}
+        write_shard(path, list(ids), rows, schema, self.compression, attrs)
         return {
             "file": name,
             "ids": list(ids),

@@ -11,7 +11,7 @@ import numpy as np
 
 from vlprep.checksums import file_sha256
 
-from .layout import SHARD_DIR, is_shard_tmp, parse_shard_name
+from .layout import SHARD_DIR, is_shard_tmp, is_written_name, parse_shard_name
 from .schema import STRING
 from .shard import structure_faults
 
@@ -74,6 +74,8 @@ def _stray_kind(path, indexed_gen) -> str:
         return "a directory, not the store's (ignored)"
     if is_shard_tmp(path.name):
         return "unfinished write (ignored by readers, removed by the next writer)"
+    if parsed is None and is_written_name(path.name):
+        return "written by a worker but never committed (ignored by readers; `vlprep repair` adopts it)"
     if parsed is None:
         return "not a shard name (ignored)"
     if parsed[0] in indexed_gen and parsed[1] < indexed_gen[parsed[0]]:

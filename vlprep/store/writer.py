@@ -20,7 +20,9 @@ from .layout import (
     META_FILE,
     SHARD_DIR,
     TMP_SUFFIX,
+    WRITTEN_PREFIX,
     is_shard_tmp,
+    is_written_name,
     parse_shard_name,
     shard_name,
 )
@@ -36,7 +38,7 @@ from .schema import (
     with_storage_dtype,
 )
 from .shard import COMPRESSIONS, identity, read_identity, structure_faults, write_shard
-from .sink import WRITTEN_PREFIX, ShardSink
+from .sink import ShardSink
 
 DEFAULT_COMPRESSION = "none"
 # What a writer killed while creating a store can have left behind, besides an empty index.
@@ -175,7 +177,7 @@ class StoreWriter:
                 is_shard_tmp(path.name)
                 or path.name in indexed
                 or (
-                    parse_shard_name(path.name) is not None
+                    (parse_shard_name(path.name) is not None or is_written_name(path.name))
                     and (read_identity(path) or {}).get("store_uuid") == meta["uuid"]
                 )
             )
@@ -272,10 +274,12 @@ class StoreWriter:
         """Bring the directory and store.json in line with the index after a crash, deleting only what
         this store provably made and nothing committed."""
         root, meta, conn = self.root, self.meta, self._conn
-        indexed = {number: parse_shard_name(file) for number, file, *_ in index.shard_rows(conn)}
-        if any(v is None for v in indexed.values()):
+        rows = index.shard_rows(conn)
+        if any(parse_shard_name(file) is None and not is_written_name(file) for _, file, *_ in rows):
             raise damaged(root, f"{INDEX_FILE} names a shard file that is not a shard name")
-        indexed_gen = {number: ng[1] for number, ng in indexed.items()}
+        indexed = {number: parse_shard_name(file) for number, file, *_ in rows}
+        # numbered files only: a committed ShardSink file keeps its w- name until add_field renumbers it
+        indexed_gen = {number: ng[1] for number, ng in indexed.items() if ng is not None}
         top_gen = max(indexed_gen.values(), default=0)
         if top_gen > meta["generation"]:
             # add_field switched the index to a new generation and was stopped before saving
@@ -296,16 +300,16 @@ class StoreWriter:
                 continue
             parsed = parse_shard_name(path.name)
             if parsed is None:
-                continue
+                continue  # a w- file the index does not list is left for `vlprep repair` to adopt
             number, gen = parsed
             numbers.add(number)
-            if number in indexed and gen == indexed_gen[number]:
+            if number in indexed_gen and gen == indexed_gen[number]:
                 continue
             ident = read_identity(path)
             if ident is None or ident["store_uuid"] != meta["uuid"]:
                 continue  # not provably ours: never touched (repair quarantines it)
             if number in indexed:
-                if gen > indexed_gen[number]:
+                if gen > indexed_gen.get(number, -1):
                     path.unlink()  # a generation add_field built but never switched to
                 # a lower generation is superseded: kept for open readers until `vlprep repair --gc`
             elif gen == self.generation and self._adopt(path, number, ident):
@@ -421,6 +425,7 @@ class StoreWriter:
             dtype=self.dtype,
             compression=self.meta["compression"],
             meta_sha256=file_sha256(self.root / META_FILE),
+            identity=identity(self.meta, -1, self.generation, self.schema or {}),
         )
 
     def commit_written(self, receipt: Mapping[str, Any]) -> None:
