@@ -494,10 +494,12 @@ def test_regions_job_on_a_webdataset_manifest(ray_local, tmp_path):
     from vlprep.store import FeatureStore
 
     root = tmp_path / "cc3m"
-    tar = _shard(
-        root / "training" / "00000.tar",
-        {"000000000": _sample(0, "a"), "000000001": _sample(1, "b"), "000000002": {"jpg": b"broken"}},
-    )
+    # 64x48 images: a 12x8 one keeps no box, which is an error record (stage `select`), not an item
+    samples = {
+        key: {**_sample(n, "ab"[n]), "jpg": _jpeg_bytes(n, (64, 48))}
+        for n, key in enumerate(["000000000", "000000001"])
+    }
+    tar = _shard(root / "training" / "00000.tar", {**samples, "000000002": {"jpg": b"broken"}})
     build_manifest("cc3m", root, tmp_path / "cc3m.jsonl")
     options = RegionConfig(
         weights="random", boxes=(2, 4), min_size=64, max_size=96, rpn_pre_nms=100, rpn_post_nms=8

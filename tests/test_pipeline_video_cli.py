@@ -14,7 +14,7 @@ from vlprep.store import FeatureStore
 
 def test_video_job_records_broken_files_and_renders(ray_local, tmp_path):
     from vlprep.extractors.decode.synthetic_video import write_audio_only, write_index_video
-    from vlprep.render.video import render_video_item
+    from vlprep.render.video import CAPTION_HEIGHT, FRAME_HEIGHT, render_video_item
 
     corpus = tmp_path / "videos"
     (corpus / "b").mkdir(parents=True)
@@ -38,7 +38,8 @@ def test_video_job_records_broken_files_and_renders(ray_local, tmp_path):
     assert rec["path"].endswith("a.mp4") and float(rec["duration"]) == 1.5
 
     png = np.asarray(Image.open(render_video_item(store, "a.mp4", tmp_path / "a.png")).convert("RGB"))
-    assert png.shape == (96 + 34, 128, 3) and not (png[:96] == 96).all()
+    assert png.shape == (FRAME_HEIGHT + CAPTION_HEIGHT, round(64 * FRAME_HEIGHT / 48), 3)
+    assert not (png[:FRAME_HEIGHT] == 96).all()
 
 
 def test_decoding_beside_the_model_gives_the_records_of_extract_file(tmp_path, monkeypatch):

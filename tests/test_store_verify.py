@@ -94,13 +94,22 @@ def test_inspect_summary_item_and_errors(store_path):
     text = _run("inspect", store_path).stdout
     assert "features" in text and "float32[n,64]" in text and "items     10" in text
 
+    # --id --json: the same per-field summary as the text form; --values adds the arrays
+    expected = FeatureStore(store_path)["img/3.jpg"]["features"]
     item = json.loads(_run("inspect", store_path, "--id", "img/3.jpg", "--json").stdout)
-    np.testing.assert_allclose(item["features"], FeatureStore(store_path)["img/3.jpg"]["features"])
+    assert item["fields"]["features"]["dtype"] == "float32"
+    assert item["fields"]["features"]["shape"] == list(expected.shape)
+    assert np.isclose(item["fields"]["features"]["max"], expected.max())
+    assert "values" not in item
+    text = _run("inspect", store_path, "--id", "img/3.jpg").stdout
+    assert f"float32{list(expected.shape)}" in text and f"max {expected.max():.4g}" in text
+    item = json.loads(_run("inspect", store_path, "--id", "img/3.jpg", "--json", "--values").stdout)
+    np.testing.assert_allclose(item["values"]["features"], expected)
     errors = json.loads(_run("inspect", store_path, "--errors", "--json").stdout)
     assert errors[0]["id"] == "img/bad.jpg" and errors[0]["stage"] == "decode"
 
     missing = _run("inspect", store_path, "--id", "nope")
-    assert missing.returncode == 1 and "nope" in missing.stderr
+    assert missing.returncode == 2 and "nope" in missing.stderr and "Traceback" not in missing.stderr
 
 
 def test_inspect_not_a_store_is_usage_error(tmp_path):

@@ -122,7 +122,7 @@ def test_wrong_dimension_store_is_a_clear_error(tmp_path, video_store):
         assign_store(src, cb_path, out)
     assert not out.exists()
     r = run("tokens", "assign", src, "--codebook", cb_path, "--out", out)
-    assert r.exit_code == 1 and "fitted on 8-d" in r.output
+    assert r.exit_code == 2 and "fitted on 8-d" in r.output  # the wrong codebook: a usage error
     r = run("tokens", "assign", src, "--codebook", cb_path)
     assert r.exit_code == 2 and "exactly one of" in r.output
 

@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
-from .output import emit_json
+from .config_file import config_options
+from .output import emit_json, quiet_stdout
 
 
 @click.command("demo")
 @click.argument("out_dir", type=click.Path(path_type=Path), default="demo-out")
-@click.option("--images", default=24, show_default=True, help="Number of generated images.")
-@click.option("--videos", default=3, show_default=True, help="Number of generated videos.")
+@click.option(
+    "--images", default=24, show_default=True, type=click.IntRange(min=1), help="Number of generated images."
+)
+@click.option(
+    "--videos", default=3, show_default=True, type=click.IntRange(min=1), help="Number of generated videos."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@config_options
 def demo_cmd(out_dir: Path, images: int, videos: int, as_json: bool) -> None:
     """Run every stage of vlprep on a generated corpus with random weights, then show where to go next."""
     from vlprep.demo.job import RANDOM_WARNING, REAL_DATA_COMMANDS, run_demo
 
-    say = (lambda _msg: None) if as_json else (lambda msg: click.echo(f"... {msg}", err=True))
+    quiet = as_json or click.get_current_context().meta.get("vlprep.quiet", False)
+    def say(message: str) -> None:  # "... stage" as each starts, an indented line as it ends
+        if not quiet:
+            click.echo(message if message.startswith(" ") else f"... {message}", err=True)
+
     if not as_json:
         click.echo(RANDOM_WARNING + "\n")
-    report = run_demo(out_dir, progress=say, images=images, videos=videos)
+    bars = not quiet and sys.stderr.isatty()  # items done / total and rate; a line per stage otherwise
+    with quiet_stdout():
+        report = run_demo(out_dir, progress=say, images=images, videos=videos, bars=bars)
     if as_json:
         emit_json(report.to_json())
         return
@@ -33,7 +46,9 @@ def demo_cmd(out_dir: Path, images: int, videos: int, as_json: bool) -> None:
         click.echo(f"  {e['id']}: {e['stage']}: {e['message']}")
     checks = ", ".join(f"{k} {'OK' if ok else 'FAULTS'}" for k, ok in report.verified.items())
     click.echo(f"\ninspect --verify: {checks}")
-    click.echo(f"pictures: {out_dir / 'regions.png'}, {out_dir / 'video.png'}, {out_dir / 'tokens.png'}")
+    click.echo("\nOutputs:")
+    for what, path in report.outputs.items():
+        click.echo(f"  {what:<24}{path}")
     click.echo(
         f"\nLook around:\n  vlprep inspect {out_dir / 'regions'}\n"
         f"  vlprep inspect {out_dir / 'video-tokens'}\n"

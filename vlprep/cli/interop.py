@@ -8,7 +8,8 @@ import time
 import click
 from tqdm import tqdm
 
-from .output import emit_json, fail
+from .config_file import config_options
+from .output import bars_off, emit_json, fail
 
 
 @click.command("convert")
@@ -20,22 +21,16 @@ from .output import emit_json, fail
 @click.option("--compression", type=click.Choice(["none", "lzf", "gzip"]), default=None)
 @click.option("--overwrite", is_flag=True, help="Replace an existing store.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@config_options
 def convert_cmd(fmt, source, out, shard_size, dtype, compression, overwrite, as_json):
     """Read region features in another project's FORMAT into a store (LXMERT's TSV: exact values)."""
-    from vlprep.interop.lxmert_tsv import TsvFormatError
     from vlprep.interop.stores import convert_lxmert_tsv
-    from vlprep.store import StoreError
 
     t0 = time.perf_counter()
-    with tqdm(unit="img", disable=as_json or None, file=sys.stderr) as bar:
-        try:
-            result = convert_lxmert_tsv(
-                source, out, shard_size, dtype, compression, overwrite, progress=bar.update
-            )
-        except TsvFormatError as exc:
-            fail(str(exc), 1)
-        except StoreError as exc:
-            fail(str(exc), exc.exit_code)
+    with tqdm(unit="img", disable=bars_off(as_json), file=sys.stderr) as bar:
+        result = convert_lxmert_tsv(
+            source, out, shard_size, dtype, compression, overwrite, progress=bar.update
+        )
     result.update(format=fmt, source=str(source), out=str(out), seconds=round(time.perf_counter() - t0, 3))
     if as_json:
         emit_json(result)
@@ -57,20 +52,18 @@ def convert_cmd(fmt, source, out, shard_size, dtype, compression, overwrite, as_
     help="npz-dir: add a `geometry` array with this box encoding.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@config_options
 def export_cmd(store, fmt, out, geometry, as_json):
     """Write a regions STORE in another project's format."""
     from vlprep.interop.stores import export_store
-    from vlprep.store import StoreError
 
     if geometry is not None and fmt != "npz-dir":
         raise click.UsageError("--geometry applies to --format npz-dir only")
     t0 = time.perf_counter()
-    with tqdm(unit="img", disable=as_json or None, file=sys.stderr) as bar:
+    with tqdm(unit="img", disable=bars_off(as_json), file=sys.stderr) as bar:
         try:
             count = export_store(store, fmt, out, geometry, on_row=lambda: bar.update(1))
-        except StoreError as exc:
-            fail(str(exc), exc.exit_code)
-        except ValueError as exc:
+        except ValueError as exc:  # an item the format cannot hold (an id with a tab, ...)
             fail(str(exc), 1)
     result = {
         "format": fmt,

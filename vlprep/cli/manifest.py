@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from vlprep.corpora.registry import DATASETS
 
+from .config_file import config_options
 from .output import emit_json, fail
 
 _EPILOG = "\b\nDatasets and their ids (docs/corpora.md has the layouts):\n" + "\n".join(
@@ -39,6 +40,7 @@ _EPILOG = "\b\nDatasets and their ids (docs/corpora.md has the layouts):\n" + "\
 )
 @click.option("--no-progress", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@config_options
 def manifest_cmd(dataset, root, out, splits, annotation_dirs, no_progress, as_json):
     """List the images or videos of a known DATASET under ROOT as a JSONL manifest.
 

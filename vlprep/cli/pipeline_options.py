@@ -9,28 +9,8 @@ from typing import Any
 
 import click
 
-from .output import emit_json, fail
-
-
-def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    # Eager: runs before the other options, so the file's values become their defaults and flags win.
-    if not value:
-        return value
-    from vlprep.pipelines.config import ConfigError, load_config, normalize_key
-
-    names: dict[str, str] = {}  # YAML key -> parameter: `cpus_per_worker`, `cpus-per-worker`, `json`
-    for p in ctx.command.params:
-        if p.name in ("config", "help"):
-            continue
-        names[p.name] = p.name
-        for opt in p.opts:
-            names[normalize_key(opt)] = p.name
-    try:
-        config = load_config(value, known=names)
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
-    ctx.default_map = {**(ctx.default_map or {}), **{names[k]: v for k, v in config.items()}}
-    return value
+from .config_file import config_options
+from .output import bars_off, emit_json, quiet_stdout
 
 
 def _options(f: Callable) -> Callable:
@@ -75,7 +55,8 @@ def _options(f: Callable) -> Callable:
         click.option(
             "--address",
             default=None,
-            help="Join this Ray cluster (host:port or 'auto'); without it a local Ray starts.",
+            help="Join this Ray cluster (host:port or 'auto')  [default: $RAY_ADDRESS if set, else a "
+            "local Ray starts].",
         ),
         click.option(
             "--num-cpus",
@@ -118,15 +99,8 @@ def _options(f: Callable) -> Callable:
             "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar."
         ),
         click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON."),
-        click.option(
-            "--config",
-            type=click.Path(dir_okay=False),
-            is_eager=True,
-            expose_value=False,
-            callback=_load_config,
-            help="YAML file of options (keys as the flags); flags win.",
-        ),
     ]
+    f = config_options(f)
     for decorator in reversed(decorators):
         f = decorator(f)
     return f
@@ -151,7 +125,7 @@ def run_options(params: dict[str, Any]) -> Any:
         dtype=params["dtype"],
         compression=params["compression"],
         overwrite=params["overwrite"],
-        progress=params["progress"] and not params["as_json"],
+        progress=params["progress"] and not bars_off(params["as_json"]),
     )
 
 
@@ -182,33 +156,25 @@ def format_summary(summary: dict, unit: str, out: str) -> str:
     extra = [k for k in summary if k.endswith("_seconds_per_s")]
     for key in extra:
         line += f", {summary[key]:.2f} {key.replace('_per_s', '').replace('_', ' ')}/s"
-    return line + f") -> {out}"
+    line += f") -> {out}"
+    if summary.get("fewer_boxes"):
+        line += f"; {summary['fewer_boxes']:,} images kept fewer than {summary['min_boxes']} boxes"
+    return line
 
 
 def run_job_cli(job: Callable[[], dict], *, unit: str, out: str, strict: bool, as_json: bool) -> None:
-    """Runs `job`, prints the summary, and exits with the contract's code."""
-    from vlprep.pipelines.config import ConfigError
-    from vlprep.pipelines.inputs import InputError
-    from vlprep.pipelines.runner import PipelineError
-    from vlprep.store import StoreError
-
-    try:
+    """Runs `job`, prints the summary, and exits with the contract's code (errors: cli/errors.py)."""
+    with quiet_stdout():
         summary = job()
-    except (InputError, ConfigError) as exc:
-        fail(str(exc), 2)
-    except StoreError as exc:
-        fail(str(exc), exc.exit_code)
-    except PipelineError as exc:
-        fail(str(exc), 1)
-    except KeyboardInterrupt:
-        fail("interrupted; committed items are kept, run the same command to resume", 130)
     if as_json:
         emit_json(summary)
     else:
         click.echo(format_summary(summary, unit, out))
-    if strict and summary["failed"]:
+    if strict and (summary["failed"] or summary.get("fewer_boxes")):
         if not as_json:
             click.echo(
-                f"--strict: {summary['failed']} failed (see `vlprep inspect {out} --errors`)", err=True
+                f"--strict: {summary['failed']} failed (see `vlprep inspect {out} --errors`), "
+                f"{summary.get('fewer_boxes', 0)} with fewer boxes than asked",
+                err=True,
             )
         raise SystemExit(1)

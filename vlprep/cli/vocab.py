@@ -8,12 +8,15 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from .output import emit_json, fail
+from . import SuggestingGroup
+from .config_file import config_options
+from .output import bars_off, emit_json, fail
 
 _FORMATS = ["auto", "text", "jsonl", "coco"]
 
 
 def _corpus_options(fn):
+    fn = config_options(fn)
     fn = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")(fn)
     fn = click.option(
         "--format",
@@ -41,7 +44,7 @@ def _corpus_options(fn):
     return fn
 
 
-@click.group("vocab")
+@click.group("vocab", cls=SuggestingGroup)
 def vocab_group() -> None:
     """Train subword vocabularies: BPE and unigram (sentencepiece) or WordPiece (likelihood merges), and
     compare them (`vocab eval`)."""
@@ -49,7 +52,7 @@ def vocab_group() -> None:
 
 def _bar(desc: str, unit: str, as_json: bool) -> tqdm:
     # disable=None: only on a terminal, so that logs are not filled with progress bars
-    return tqdm(desc=desc, unit=unit, disable=as_json or None, leave=False, file=sys.stderr)
+    return tqdm(desc=desc, unit=unit, disable=bars_off(as_json), leave=False, file=sys.stderr)
 
 
 def _run(job, bars: list) -> object:
@@ -298,6 +301,7 @@ def _finish(summary, as_json: bool) -> None:
 )
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also draw the table as a PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Print the measures as JSON.")
+@config_options
 def eval_cmd(vocabs, corpora, field, fmt, top, plot, as_json):
     """Compare vocabularies on held-out text: tokens per word, characters per token, unknown rate, unigram
     log-likelihood per word, share of the most frequent words kept whole. VOCAB is a WordPiece vocab.txt

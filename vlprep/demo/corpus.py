@@ -129,6 +129,7 @@ def make_corpus(root: Path, images: int = 24, videos: int = 3, seed: int = 0) ->
     # Two broken images (listed in the captions file like the others) and one broken video: recorded as
     # errors, never fatal.
     val = json.loads((corpus.images / "annotations" / "captions_val2014.json").read_text(encoding="utf-8"))
+    (corpus.images / "val2014").mkdir(exist_ok=True)  # fewer than four images put none in val2014
     empty = corpus.images / "val2014" / coco_name("val2014", BROKEN_EMPTY)
     empty.write_bytes(b"")
     truncated = corpus.images / "val2014" / coco_name("val2014", BROKEN_TRUNCATED)

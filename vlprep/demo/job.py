@@ -43,6 +43,7 @@ class DemoReport:
     stages: list[Stage] = field(default_factory=list)
     deliberate_errors: list[dict[str, str]] = field(default_factory=list)
     verified: dict[str, bool] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)  # what -> path, every file the demo made
 
     @property
     def seconds(self) -> float:
@@ -54,20 +55,36 @@ class DemoReport:
             "stages": [s.__dict__ for s in self.stages],
             "deliberate_errors": self.deliberate_errors,
             "verified": self.verified,
+            "outputs": self.outputs,
             "seconds": self.seconds,
         }
 
 
-def _timed(report: DemoReport, name: str, output: Path, body: Callable[[], tuple[int, int]]) -> None:
+def _timed(
+    report: DemoReport,
+    name: str,
+    output: Path,
+    body: Callable[[], tuple[int, int]],
+    progress: Callable[[str], None] | None = None,
+) -> None:
     start = time.perf_counter()
     items, errors = body()
-    report.stages.append(Stage(name, items, errors, time.perf_counter() - start, str(output)))
+    stage = Stage(name, items, errors, time.perf_counter() - start, str(output))
+    report.stages.append(stage)
+    if progress is not None:
+        progress(f"    {name}: {items} items, {errors} errors in {stage.seconds:.1f} s -> {output}")
 
 
 def run_demo(
-    out_dir: str | Path, progress: Callable[[str], None] = print, images: int = 24, videos: int = 3
+    out_dir: str | Path,
+    progress: Callable[[str], None] = print,
+    images: int = 24,
+    videos: int = 3,
+    bars: bool = False,
 ) -> DemoReport:
-    """Generate a corpus in OUT_DIR/corpus and run every stage on it with random weights."""
+    """Generate a corpus in OUT_DIR/corpus and run every stage on it with random weights. `progress`
+    gets a line as each stage starts and ends; `bars` shows the Ray stages' progress bars (items done /
+    total, rate) on stderr."""
     from vlprep.corpora import build_manifest
     from vlprep.extractors.regions.config import RegionConfig
     from vlprep.extractors.video.config import video_config
@@ -92,7 +109,7 @@ def run_demo(
 
     corpus = None
     progress("generating the corpus (COCO-style images and captions, videos, three broken files)")
-    _timed(report, "corpus", out / "corpus", corpus_stage)
+    _timed(report, "corpus", out / "corpus", corpus_stage, progress)
 
     manifest = out / "coco.jsonl"
 
@@ -101,11 +118,11 @@ def run_demo(
         return summary["items"], summary["missing"] + summary["duplicates"] + summary["unlisted"]
 
     progress(f"vlprep manifest coco2014 {corpus.images} --out {manifest}: ids, splits and captions")
-    _timed(report, "manifest", manifest, manifest_stage)
+    _timed(report, "manifest", manifest, manifest_stage, progress)
 
     # One worker on two cores: 1.5 CPUs for the model, the rest for decoding tasks.
     run = RunOptions(
-        workers=1, cpus_per_worker=1.5, threads_per_worker=2, shard_size=16, overwrite=True, progress=False
+        workers=1, cpus_per_worker=1.5, threads_per_worker=2, shard_size=16, overwrite=True, progress=bars
     )
     with ray_session(num_cpus=2):
 
@@ -117,7 +134,7 @@ def run_demo(
             return summary["ok"], summary["failed"]
 
         progress("region features: bottom-up-attention Faster R-CNN, 36 boxes per image")
-        _timed(report, "regions", stores["regions"], regions_stage)
+        _timed(report, "regions", stores["regions"], regions_stage, progress)
 
         def video_stage() -> tuple[int, int]:
             summary = run_video(
@@ -126,7 +143,7 @@ def run_demo(
             return summary["ok"], summary["failed"]
 
         progress("video features: S3D, 30-frame clips at 20 fps")
-        _timed(report, "video", stores["video"], video_stage)
+        _timed(report, "video", stores["video"], video_stage, progress)
 
     codebook_path = out / "codebook.h5"
 
@@ -137,7 +154,7 @@ def run_demo(
         return summary.get("items", len(FeatureStore(stores["video-tokens"]))), 0
 
     progress("visual tokens: hierarchical k-means (2 levels x 3 here; VideoBERT uses 4 x 12)")
-    _timed(report, "tokens", stores["video-tokens"], tokens_stage)
+    _timed(report, "tokens", stores["video-tokens"], tokens_stage, progress)
 
     def wordpiece_stage() -> tuple[int, int]:
         summary = build_wordpiece(
@@ -152,8 +169,8 @@ def run_demo(
         return summary.lines, 0
 
     progress("subword vocabularies: WordPiece (likelihood) and BPE (sentencepiece) from the captions")
-    _timed(report, "wordpiece", out / "vocab-wordpiece", wordpiece_stage)
-    _timed(report, "bpe", out / "vocab-bpe", bpe_stage)
+    _timed(report, "wordpiece", out / "vocab-wordpiece", wordpiece_stage, progress)
+    _timed(report, "bpe", out / "vocab-bpe", bpe_stage, progress)
 
     def inspect_stage() -> tuple[int, int]:
         faults = 0
@@ -163,14 +180,33 @@ def run_demo(
             faults += len(result.faults)
         regions = FeatureStore(stores["regions"])
         render(regions, out / "regions.png", item_id=regions.ids()[0])
+        render(regions, out / "regions-overview.png")
         video = FeatureStore(stores["video"])
         render(video, out / "video.png", item_id=video.ids()[0])
-        render(FeatureStore(stores["video-tokens"]), out / "tokens.png")
+        tokens = FeatureStore(stores["video-tokens"])
+        render(tokens, out / "tokens.png")
+        render(tokens, out / "video-tokens.png", item_id=tokens.ids()[0])
         exported = export_store(stores["regions"], "lxmert-tsv", out / "regions.tsv")
         for path in (stores["regions"], stores["video"]):
             report.deliberate_errors += FeatureStore(path).errors()
         return exported, faults
 
     progress("inspect --verify on every store, renders, LXMERT TSV export")
-    _timed(report, "inspect+export", out, inspect_stage)
+    _timed(report, "inspect+export", out, inspect_stage, progress)
+    report.outputs = {
+        "corpus": str(out / "corpus"),
+        "manifest": str(manifest),
+        "regions store": str(stores["regions"]),
+        "video store": str(stores["video"]),
+        "token store": str(stores["video-tokens"]),
+        "codebook": str(codebook_path),
+        "WordPiece vocabulary": str(out / "vocab-wordpiece" / "vocab.txt"),
+        "BPE vocabulary": str(out / "vocab-bpe" / "spm.model"),
+        "LXMERT TSV": str(out / "regions.tsv"),
+        "regions picture": str(out / "regions.png"),
+        "regions overview": str(out / "regions-overview.png"),
+        "video picture": str(out / "video.png"),
+        "token usage picture": str(out / "tokens.png"),
+        "token timeline picture": str(out / "video-tokens.png"),
+    }
     return report

@@ -40,6 +40,9 @@ ARRAYS = {
     "features": ("features", np.float32),
 }
 DEFAULT_FEATURE_DIM = 2048
+# Larger than any photograph in the corpora these features come from (COCO, Visual Genome, CC: < 10k px)
+# and small enough that drawing one stays within memory.
+MAX_IMAGE_SIDE = 20_000
 
 
 class TsvFormatError(ValueError):
@@ -86,7 +89,30 @@ def parse_row(
     record["image_h"] = image_h
     record["image_w"] = image_w
     record["num_boxes"] = n
+    check_record(record, where)
     return fields["img_id"], record
+
+
+def check_record(record: dict[str, Any], where: str) -> None:
+    """Refuses what no detector produces: a non-positive or absurd image size, non-finite values, boxes
+    inverted or outside the image (beyond a pixel of slack: some exporters clip to W, others to W-1)."""
+    image_h, image_w, n = record["image_h"], record["image_w"], record["num_boxes"]
+    if n < 0:
+        raise TsvFormatError(f"{where}: num_boxes is {n}")
+    for name, side in (("img_h", image_h), ("img_w", image_w)):
+        if not 1 <= side <= MAX_IMAGE_SIDE:
+            raise TsvFormatError(f"{where}: {name} is {side}; an image side is 1..{MAX_IMAGE_SIDE:,} pixels")
+    for store_field in ("boxes", "features", "object_scores", "attr_scores"):
+        values = record[store_field]
+        if values.size and not np.isfinite(values).all():
+            raise TsvFormatError(f"{where}: {store_field} holds NaN or infinite values")
+    boxes = record["boxes"]
+    if n:
+        x1, y1, x2, y2 = boxes.T
+        if (x2 < x1).any() or (y2 < y1).any():
+            raise TsvFormatError(f"{where}: a box has x2 < x1 or y2 < y1")
+        if (boxes.min() < -1) or (x2.max() > image_w + 1) or (y2.max() > image_h + 1):
+            raise TsvFormatError(f"{where}: boxes reach outside the {image_w}x{image_h} image")
 
 
 def read_tsv(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -94,7 +120,16 @@ def read_tsv(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
     csv.field_size_limit(sys.maxsize)
     feature_dim = None
     with open(path, newline="", encoding="utf-8") as fh:
-        for n, row in enumerate(csv.reader(fh, delimiter="\t"), start=1):
+        rows = csv.reader(fh, delimiter="\t")
+        n = 0
+        while True:
+            n += 1
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise TsvFormatError(f"{path}:{n}: not an LXMERT TSV (not UTF-8 text: {exc})") from None
             if not row:
                 continue
             item_id, record = parse_row(row, f"{path}:{n}", feature_dim)

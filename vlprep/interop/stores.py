@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ def convert_lxmert_tsv(
     tsv = Path(tsv)
     producer = {"converted_from": "lxmert-tsv", "source": tsv.name, "bytes": os.path.getsize(tsv)}
     added = skipped = 0
-    with StoreWriter(
+    with _no_new_store_left_on_failure(Path(out)), StoreWriter(
         out,
         kind="regions",
         shard_size=shard_size,
@@ -60,6 +62,28 @@ def convert_lxmert_tsv(
                 drain()
         drain()
     return {"added": added, "skipped": skipped}
+
+
+@contextlib.contextmanager
+def _no_new_store_left_on_failure(out: Path) -> Iterator[None]:
+    """A conversion that fails before committing anything leaves no store behind: an empty store would
+    make the corrected rerun fail with "parameters differ". Only a store this call created and that
+    holds no committed shard is removed."""
+    from vlprep.store.layout import INDEX_FILE, META_FILE, SHARD_DIR
+
+    existed = out.exists()
+    try:
+        yield
+    except BaseException:
+        own = {META_FILE, INDEX_FILE, INDEX_FILE + "-journal", SHARD_DIR, ".writer.lock"}
+        if (
+            not existed
+            and out.is_dir()
+            and all(p.name in own for p in out.iterdir())
+            and not any((out / SHARD_DIR).glob("*.h5"))
+        ):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def _region_rows(store: Any, on_row: Callable[[], None] | None) -> Iterator[tuple[str, dict]]:

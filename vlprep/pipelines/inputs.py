@@ -9,6 +9,7 @@ import csv
 import glob
 import json
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,7 +183,33 @@ def list_items(
         else:
             raise InputError(f"{spec}: no such file or directory")
     _check_unique(items)
+    if not items:
+        where = ", ".join(str(i) for i in inputs)
+        raise InputError(f"no {_media_word(extensions)} found in {where}; looked for {_shown(extensions)}")
     return dedupe(items)
+
+
+def _media_word(extensions: frozenset[str]) -> str:
+    if extensions <= IMAGE_EXTENSIONS:
+        return "images"
+    return "videos" if extensions <= VIDEO_EXTENSIONS else "files"
+
+
+def _shown(extensions: frozenset[str]) -> str:
+    ordered = sorted(extensions)
+    return " ".join(ordered[:6]) + (f" ... ({len(ordered)} extensions)" if len(ordered) > 6 else "")
+
+
+def check_regular_file(path: str) -> None:
+    """Only regular files are read: a FIFO named `pipe.jpg` would block its reader for ever, a device
+    would stream for ever. Raises InputError, which the job records as the item's error."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode) else "a special file"
+        raise InputError(f"{path} is {kind}, not a regular file; only regular files are read")
 
 
 def _check_unique(items: list[Item]) -> None:

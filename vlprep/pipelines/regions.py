@@ -14,8 +14,11 @@ import numpy as np
 
 from vlprep.checksums import file_sha256
 from vlprep.extractors.regions.config import RegionConfig
-from vlprep.pipelines.inputs import IMAGE_EXTENSIONS, Item, list_items
+from vlprep.pipelines.config import ConfigError
+from vlprep.pipelines.deadline import deadline
+from vlprep.pipelines.inputs import IMAGE_EXTENSIONS, Item, check_regular_file, list_items
 from vlprep.pipelines.runner import Failure, JobSpec, RunOptions, cpu_only, run_job
+from vlprep.weights_files import check_weights
 
 
 def load_given_boxes(path: str | Path) -> dict[str, np.ndarray]:
@@ -44,6 +47,21 @@ def load_given_boxes(path: str | Path) -> dict[str, np.ndarray]:
             raise ValueError(f"{path}: id {item_id!r} has no valid boxes")
         out[item_id] = array
     return out
+
+
+
+
+def check_region_options(config: RegionConfig) -> None:
+    """What can be checked without a model: the weights file, and a box count the proposals can give
+    (the selection keeps at most --rpn-post-nms boxes, so --boxes 1000 with 300 proposals would
+    silently give 300)."""
+    low, high = config.boxes
+    if high > config.rpn_post_nms:
+        raise ConfigError(
+            f"--boxes {low}-{high} asks for up to {high} boxes but --rpn-post-nms {config.rpn_post_nms} "
+            f"proposals can give at most {config.rpn_post_nms}; raise --rpn-post-nms to at least {high}"
+        )
+    check_weights(config.weights)
 
 
 @dataclass
@@ -82,14 +100,20 @@ def describe(model: _Model) -> dict:
     return producer
 
 
+DECODE_TIMEOUT_S = 60.0  # a photo decodes in well under a second; this only stops what never returns
+
+
 def decode(item: Item) -> np.ndarray:
     from vlprep.corpora.webdataset import media_source
     from vlprep.extractors.decode.errors import DecodeError
     from vlprep.extractors.decode.image import decode_image
 
     source = media_source(item.path)  # a tar member's bytes, read in place
+    if not isinstance(source, bytes):
+        check_regular_file(source)
     try:
-        return decode_image(source)
+        with deadline(DECODE_TIMEOUT_S, f"decoding {item.path}"):
+            return decode_image(source)
     except DecodeError as exc:
         if isinstance(source, bytes):  # name the member, not "<bytes>"
             raise DecodeError(str(exc).replace("<bytes>", item.path, 1)) from None
@@ -118,8 +142,40 @@ def run_batch(model: _Model, batch: list[tuple[Item, np.ndarray]]) -> list[dict 
     if todo:
         records = model.extractor.extract([batch[n][1] for n in todo], given_boxes=given)
         for n, record in zip(todo, records, strict=True):
-            results[n] = _as_record(record)
+            record = _as_record(record)
+            results[n] = unusable(record, batch[n][1]) or record
     return results
+
+
+def unusable(record: dict, pixels: Any) -> Failure | None:
+    """A record that must not be stored as "ok": no box at all, or non-finite model outputs."""
+    for key, value in record.items():
+        array = np.asarray(value)
+        if array.dtype.kind == "f" and array.size and not np.isfinite(array).all():
+            return Failure("model", f"the model produced non-finite values in {key!r} (NaN/inf weights?)")
+    if int(record.get("num_boxes", len(record.get("boxes", ())))) == 0:
+        shape = getattr(pixels, "shape", None)
+        size = f"{shape[1]}x{shape[0]} image" if shape is not None and len(shape) >= 2 else "image"
+        return Failure(
+            "select",
+            f"no box survived selection on this {size}: no proposal above the minimum size, or every "
+            "score below the threshold",
+        )
+    return None
+
+
+def count_fewer_boxes(out: str | Path, minimum: int) -> int:
+    """Items of the store at `out` that kept fewer than `minimum` boxes (the reference keeps fewer
+    when an image yields fewer proposals; a count the user should see)."""
+    from vlprep.store import FeatureStore
+
+    store = FeatureStore(out)
+    try:
+        if "num_boxes" not in store.schema:
+            return 0
+        return sum(int(n) < minimum for _, n in store.iter_field("num_boxes"))
+    finally:
+        store.close()
 
 
 def regions_job(config: RegionConfig, batch_size: int = 8, given_boxes: str | None = None) -> JobSpec:
@@ -148,6 +204,10 @@ def run_regions(
     """Extracts region features for every image named by `inputs` into the store at `out`; returns the
     run summary. Python form of `vlprep regions` (`config`: see RegionConfig and recipes.py)."""
     config = config or RegionConfig()
+    check_region_options(config)  # bad options fail here, not after Ray has built a model
     job = regions_job(config, batch_size, given_boxes)
     items = list_items(inputs, IMAGE_EXTENSIONS)
-    return run_job(job, items, out, cpu_only(run, config.device))
+    summary = run_job(job, items, out, cpu_only(run, config.device))
+    summary["fewer_boxes"] = count_fewer_boxes(out, config.boxes[0])
+    summary["min_boxes"] = config.boxes[0]
+    return summary

@@ -306,6 +306,15 @@ class ModelWorker:
         return results
 
 
+RAY_LOG_LEVEL_VARIABLE = "VLPREP_RAY_LOGGING_LEVEL"
+
+
+def ray_log_options() -> dict[str, Any]:
+    """ray.init arguments that keep Ray's output out of vlprep's: no worker logs forwarded to the driver,
+    and Ray's own log lines at the level the CLI's -v/-q chose (cli/logs.py), INFO by default."""
+    return {"log_to_driver": False, "logging_level": os.environ.get(RAY_LOG_LEVEL_VARIABLE, "INFO")}
+
+
 @contextlib.contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[Any]:
     """Joins the cluster at `address` (or $RAY_ADDRESS), else starts a local Ray, never silently joining
@@ -319,9 +328,9 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
     # Under `ray job submit` the driver is told its cluster through RAY_ADDRESS.
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, **ray_log_options())
     else:
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **ray_log_options())
     try:
         yield ray
     finally:
@@ -466,6 +475,9 @@ def run_job(
             return started
 
         producer = spec.producer
+        if producer is None and not opts.overwrite:
+            # A resume with nothing left to do needs neither Ray nor a model: the store keeps its producer.
+            producer = _producer_if_complete(out, list(by_id))
         if producer is None:
             pool = start_pool()
             producer = pool.describe()
@@ -611,7 +623,8 @@ class _Committer:
             if not isinstance(outcome, Failure):
                 record = dict(outcome)
                 if spec.record_path:
-                    record["path"] = item.path
+                    # absolute, so that rendering from another directory still finds the file
+                    record["path"] = item.path if "://" in item.path else os.path.abspath(item.path)
                 try:
                     writer.add(item.id, record)
                 except ItemError as exc:  # an invalid id, a value out of float16 range: this item only
@@ -640,6 +653,25 @@ class _Committer:
             postfix[spec.measure_name.replace("_seconds", "_s") + "/s"] = f"{rate:.2f}"
         if postfix:
             self.bar.set_postfix(postfix, refresh=False)
+
+
+def _producer_if_complete(out: str | Path, ids: list[str]) -> dict | None:
+    """The producer of the store at `out` when it already holds every one of `ids`, else None."""
+    from vlprep.store import FeatureStore, StoreError
+    from vlprep.store.layout import META_FILE
+
+    if not (Path(out) / META_FILE).is_file():
+        return None
+    try:
+        store = FeatureStore(out)
+    except StoreError:
+        return None  # the writer will say what is wrong with it
+    try:
+        if set(ids) - set(store.ids()):
+            return None
+        return store.producer
+    finally:
+        store.close()
 
 
 def _drive(

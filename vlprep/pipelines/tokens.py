@@ -185,7 +185,7 @@ def assign_store(
     if in_place:
         if out is not None:
             raise ValueError("give either an output store or in_place, not both")
-        return _assign_in_place(store, codebook, field, device, progress, t0)
+        return _assign_in_place(store, codebook, field, device, progress, t0, producer)
     if out is None:
         raise ValueError("an output store is needed unless in_place is set")
 
@@ -299,8 +299,8 @@ def _assign_on_ray(
     )
 
 
-def _assign_in_place(store, codebook, field, device, progress, t0) -> dict[str, Any]:
-    from vlprep.store import add_field
+def _assign_in_place(store, codebook, field, device, progress, t0, producer) -> dict[str, Any]:
+    from vlprep.store import StoreWriter, add_field
 
     tokens_total = 0
 
@@ -315,7 +315,7 @@ def _assign_in_place(store, codebook, field, device, progress, t0) -> dict[str, 
     # One new shard generation, switched to in one transaction: never a half-tokenised store.
     written = add_field(path, "tokens", compute, progress=progress)
     seconds = time.perf_counter() - t0
-    return {
+    summary = {
         "command": "tokens assign --in-place",
         "source": str(path),
         "out": str(path),
@@ -326,3 +326,7 @@ def _assign_in_place(store, codebook, field, device, progress, t0) -> dict[str, 
         "seconds": round(seconds, 3),
         "items_per_s": round(written / seconds, 2) if seconds > 0 else None,
     }
+    # The store's producer stays the extractor's; the run entry says which codebook made `tokens`.
+    with StoreWriter(path, kind=store.kind) as writer:
+        writer.record_run({**summary, "tokens_producer": producer})
+    return summary

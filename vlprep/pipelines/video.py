@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from vlprep.extractors.video.config import VideoConfig
-from vlprep.pipelines.inputs import VIDEO_EXTENSIONS, Item, list_items
+from vlprep.pipelines.inputs import VIDEO_EXTENSIONS, InputError, Item, check_regular_file, list_items
 from vlprep.pipelines.runner import Failure, JobSpec, RunOptions, cpu_only, run_job
+from vlprep.weights_files import check_weights
 
 
 def load_model(config: VideoConfig) -> Any:
@@ -50,7 +51,7 @@ def run_batch(extractor: Any, batch: list[tuple[Item, Item]]) -> list[dict | Fai
     with _Prefetch(extractor, [item.path for item, _ in batch]) as videos:
         for video in videos:
             if isinstance(video, BaseException):
-                stage = "decode" if isinstance(video, DecodeError) else "model"
+                stage = "decode" if isinstance(video, (DecodeError, InputError)) else "model"
                 results.append(Failure(stage, _message(video, stage)))
                 continue
             meta, plans, batches = video
@@ -122,6 +123,7 @@ class _Prefetch:
     def _decode_all(self) -> None:
         for path in self.paths:
             try:
+                check_regular_file(path)  # a FIFO named x.mp4 would block the reader for ever
                 video = self.extractor.decode_clips(path)
             except BaseException as exc:  # noqa: BLE001 - reported for this video, then the next one
                 if not self._put(("video", exc)):
@@ -189,5 +191,6 @@ def run_video(
     """Extracts clip features for every video named by `inputs` into the store at `out`; returns the run
     summary. Python form of `vlprep video` (`config`: see VideoConfig and the video recipes)."""
     config = config or VideoConfig()
+    check_weights(config.weights)  # fails here, not after Ray has built a model
     items = list_items(inputs, VIDEO_EXTENSIONS, tar_members=False)
     return run_job(video_job(config), items, out, cpu_only(run, config.device))

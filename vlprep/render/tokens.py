@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from .regions import load_font
 
 WIDTH, HEIGHT = 1200, 720
 MARGIN_LEFT, MARGIN_RIGHT = 70, 20
@@ -134,10 +136,12 @@ def render_tokens(store: Any, out_png: str | Path, field: str = "tokens") -> Pat
     stats = usage_stats(counts, vocab)
     image = Image.new("RGB", (WIDTH, HEIGHT), "white")
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default()
+    # A scalable font: the fixed bitmap font squeezes spaces to a pixel ("tokenssorted").
+    font = load_font(14)
     draw.text(
         (MARGIN_LEFT, 12),
-        f"{stats['total']:,} tokens in {items:,} items; {stats['distinct']:,} of {vocab:,} ids used "
+        f"{stats['total']:,} tokens in {items:,} item{'s' if items != 1 else ''}; "
+        f"{stats['distinct']:,} of {vocab:,} ids used "
         f"({100 * stats['distinct'] / vocab:.1f}%); most frequent id {100 * stats['top_share']:.1f}% of all; "
         f"perplexity {stats['perplexity']:,.0f}",
         fill=TEXT,

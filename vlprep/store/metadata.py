@@ -55,7 +55,7 @@ def load_meta(root: Path) -> dict[str, Any]:
     path = root / META_FILE
     if not path.is_file():
         if not root.exists():
-            raise StoreError(f"{root}: no such store (the directory does not exist)")
+            raise NotAStoreError(f"{root}: no such store (the directory does not exist)")
         if looks_like_store(root):
             raise damaged(root, f"{META_FILE} is missing")
         raise NotAStoreError(f"{root} is not a vlprep store: it has no {META_FILE}")

@@ -2,7 +2,20 @@
 400 attributes) on torch and torchvision ops, loading the detectron2, MILVLG and Hugging Face
 checkpoints. See docs/regions.md."""
 
-from .checkpoints import CheckpointError
-from .extractor import RegionExtractor
+
+
+def __getattr__(name: str):
+    # Imported on first use: they pull in torch (seconds), which reading label names (vocab.py) for
+    # `vlprep inspect --render --vocab` does not need.
+    if name == "CheckpointError":
+        from .checkpoints import CheckpointError
+
+        return CheckpointError
+    if name == "RegionExtractor":
+        from .extractor import RegionExtractor
+
+        return RegionExtractor
+    raise AttributeError(name)
+
 
 __all__ = ["CheckpointError", "RegionExtractor"]

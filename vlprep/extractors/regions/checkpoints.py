@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from vlprep.checksums import file_sha256
+from vlprep.weights_files import WeightsFileError, sniff_container, torch_load_refusal
 
 from .anchors import cell_anchors_for
 from .model import ANCHORS_KEY, VGFasterRCNN
@@ -116,17 +117,19 @@ def _load_pickle(data: bytes) -> object:
 def _load_torch(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(torch_load_refusal(exc)) from exc
     except Exception as exc:
-        raise CheckpointError(
-            f"torch.load(weights_only=True) refused or failed: {str(exc).splitlines()[0]}"
-        ) from exc
+        raise CheckpointError(f"torch.load failed: {str(exc).splitlines()[0]}") from exc
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
     """The flat name -> tensor dict of a checkpoint file, and its container ("pickle" | "torch")."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+    try:  # missing, empty or a text file: one clear line instead of torch's IndexError
+        sniff_container(path)
+    except WeightsFileError as exc:
+        raise CheckpointError(str(exc)) from None
     if zipfile.is_zipfile(path):
         container, obj = "torch", _load_torch(path)
     elif path.suffix == ".pkl":

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NUM_CLASSES = 1600
-NUM_ATTRIBUTES = 400
+from .vocab import NUM_ATTRIBUTES, NUM_CLASSES
+
 FEATURE_DIM = 2048
 CLASS_EMBED_DIM = 256
 ATTR_HIDDEN = 512

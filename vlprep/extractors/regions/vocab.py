@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .predictor import NUM_ATTRIBUTES, NUM_CLASSES
+# The Visual Genome label set of the bottom-up-attention model (predictor.py sizes its heads by these).
+NUM_CLASSES = 1600
+NUM_ATTRIBUTES = 400
 
 _PLACEHOLDERS = ("__background__", "__no_attribute__")
 

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import nn
 
+from vlprep.weights_files import WeightsFileError, sniff_container, torch_load_refusal
+
 COUNTER_SUFFIX = "num_batches_tracked"
 
 
@@ -29,16 +31,15 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a `.pth`/`.pt` file: a flat state dict, or one wrapped as {'state_dict': ...}
     (3D-ResNets' training checkpoints); a leading `module.` (DataParallel) is stripped."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint not found: {path}")
+    try:  # missing, empty or a text file: one clear line instead of torch's KeyError
+        sniff_container(path)
+    except WeightsFileError as exc:
+        raise CheckpointError(str(exc)) from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"refused to load {path}: it is not a plain tensor checkpoint (loading it would run code "
-            f"or needs classes outside torch): {str(exc).splitlines()[0]}"
-        ) from exc
-    except (RuntimeError, EOFError, OSError) as exc:
+        raise CheckpointError(f"refused to load {path}: {torch_load_refusal(exc)}") from exc
+    except (RuntimeError, EOFError, OSError, KeyError, IndexError, ValueError) as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from exc
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         obj = obj["state_dict"]

@@ -268,6 +268,8 @@ class Codebook:
         path = Path(path)
         if not path.is_file():
             raise CodebookError(f"no codebook at {path}")
+        if not h5py.is_hdf5(path):
+            raise CodebookError(f"{path} is not a codebook (not HDF5); make one with `vlprep tokens fit`")
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
                 raise CodebookError(f"{path} is not a vlprep codebook")
