@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .config_file import config_options
 from .output import emit_json
 
 
@@ -24,6 +25,7 @@ def _lines(value: object, indent: str) -> list[str]:
 @click.command("recipes")
 @click.argument("names", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the recipes as JSON.")
+@config_options
 def recipes_cmd(names, as_json):
     """List the recipes (`--recipe NAME` of `vlprep regions` and `vlprep video`): what each reproduces,
     the reference code, its checkpoint and every parameter. NAMES limits the list."""
