@@ -17,6 +17,7 @@ MALFORMED: dict[str, list[str]] = {
     "export": ["{f}", "--format", "lxmert-tsv", "--out", "out.tsv"],
     "inspect": ["{f}/missing-store", "--render", "out.png"],
     "manifest": ["coco2014", "{f}/no-images", "--out", "out.jsonl"],
+    "repair": ["{f}/missing-store"],
     "regions": ["{f}/no-images", "--out", "out", "--weights", "{f}/text.pth"],
     "video": ["{f}", "--out", "out", "--model", "s3d", "--weights", "{f}/empty.pth"],
     "tokens fit": ["{f}/notes.txt", "--out", "out.h5"],

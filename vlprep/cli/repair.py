@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .config_file import config_options
 from .output import emit_json, fail
 
 
@@ -14,6 +15,7 @@ from .output import emit_json, fail
 @click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing.")
 @click.option("--gc", is_flag=True, help="Also remove superseded shard generations (left by add_field).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@config_options
 def repair_cmd(store_path, dry_run, gc, as_json):
     """Rebuild index.sqlite and store.json from the shards, adopt complete unindexed shards, and move
     what cannot be used to STORE/quarantine/ (nothing is deleted, except superseded generations with --gc)."""
