@@ -10,7 +10,7 @@ from tqdm import tqdm
 from vlprep.corpora.registry import DATASETS
 
 from .config_file import config_options
-from .output import emit_json, fail
+from .output import bars_off, emit_json, fail
 
 _EPILOG = "\b\nDatasets and their ids (docs/corpora.md has the layouts):\n" + "\n".join(
     f"  {c.name:<10} {c.media}s, id: {c.id_convention}" for c in DATASETS.values()
@@ -59,7 +59,8 @@ def manifest_cmd(dataset, root, out, splits, annotation_dirs, no_progress, as_js
     for directory in (root, *annotation_dirs):
         if not directory.is_dir():
             fail(f"{directory}: no such directory", code=2)
-    with tqdm(desc="files scanned", unit=" files", disable=as_json or no_progress, leave=False) as bar:
+    bars = True if no_progress else bars_off(as_json)  # None: only on a terminal
+    with tqdm(desc="files scanned", unit=" files", disable=bars, leave=False) as bar:
         try:
             summary = build_manifest(
                 dataset, root, out, splits=splits, annotation_dirs=annotation_dirs, on_files=bar.update
