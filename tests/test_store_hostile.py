@@ -127,7 +127,10 @@ def ray_by_value(ray_local):
     return ray_local
 
 
-def test_pipeline_records_invalid_ids_and_overflow_and_processes_undecodable_names(ray_by_value, tmp_path):
+@pytest.mark.parametrize("shard_writes", ["driver", "workers"])
+def test_pipeline_records_invalid_ids_and_overflow_and_processes_undecodable_names(
+    ray_by_value, tmp_path, shard_writes
+):
     from vlprep.pipelines.inputs import Item, list_items
     from vlprep.pipelines.runner import JobSpec, RunOptions, run_job
 
@@ -149,9 +152,18 @@ def test_pipeline_records_invalid_ids_and_overflow_and_processes_undecodable_nam
         items_per_call=2,
         unit="num",
     )
-    opts = RunOptions(workers=1, cpus_per_worker=0.5, decode_cpus=0.25, dtype="float16", progress=False)
+    opts = RunOptions(
+        workers=1,
+        cpus_per_worker=0.5,
+        decode_cpus=0.25,
+        dtype="float16",
+        progress=False,
+        shard_writes=shard_writes,  # "workers": the model actor writes the shard (ShardSink), one node
+    )
     summary = run_job(spec, items, tmp_path / "store", opts)
+    assert summary["shard_writes"] == shard_writes
     assert (summary["ok"], summary["failed"]) == (2, 2)
+    assert summary["failed_by_stage"] == {"store": 2}
     store = FeatureStore(tmp_path / "store")
     assert sorted(store.ids()) == ["bad\\xff.num", "ok.num"]
     errors = {e["id"]: e["message"] for e in store.errors()}

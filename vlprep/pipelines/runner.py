@@ -277,13 +277,24 @@ class ModelWorker:
             out["write_error"] = _describe(exc)
         return out
 
-    def _hold(self, item: Item, outcome: dict) -> Held:
+    def _hold(self, item: Item, outcome: dict) -> Held | Failure:
+        from vlprep.store import ItemError, StoreError
+
         record = dict(outcome)
         if self._record_path:
             record["path"] = item.path
+        measure = float(self._measure(record)) if self._measure is not None else 0.0
+        try:
+            stored = self._sink.check(item.id, record)
+        except ItemError as exc:  # an invalid id, a value out of float16 range: this item only
+            return Failure("store", str(exc))
+        except StoreError:
+            # a record that does not fit the store's schema: its shard's write fails and stops the job,
+            # as the driver's add() does
+            stored = record
         self._held_ids.append(item.id)
-        self._held.append(record)
-        return Held(float(self._measure(record)) if self._measure is not None else 0.0)
+        self._held.append(stored)
+        return Held(measure)
 
     def _write(self, count: int) -> dict:
         receipt = self._sink.write(self._held_ids[:count], self._held[:count])

@@ -15,8 +15,9 @@ from typing import Any
 
 from vlprep.checksums import file_sha256
 
+from .ids import check_id
 from .layout import SHARD_DIR, WRITTEN_PREFIX
-from .schema import coerce_record, infer_schema, schema_from_json, schema_to_json, with_storage_dtype
+from .schema import Schema, coerce_record, infer_schema, schema_from_json, schema_to_json, with_storage_dtype
 from .shard import write_shard
 
 # Names of shards written through a sink (WRITTEN_PREFIX + 32 hex digits): never a numbered shard name,
@@ -44,16 +45,24 @@ class ShardSink:
         except OSError:
             return False
 
+    def check(self, item_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The record as it will be stored, checked the way `StoreWriter.add` checks it (the id, a value
+        out of the storage dtype's range): raises `ItemError` for this item alone, before it joins a
+        shard whose write it would otherwise fail."""
+        check_id(item_id)
+        return coerce_record(item_id, record, self._schema(record))
+
+    def _schema(self, record: Mapping[str, Any]) -> Schema:
+        if self.schema:
+            return schema_from_json(self.schema)
+        return with_storage_dtype(infer_schema(record), self.dtype)
+
     def write(self, ids: Sequence[str], records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Writes one complete shard of these records and returns its receipt: file, ids, bytes, sha256
         and the schema it was written with."""
         if not ids:
             raise ValueError("a shard needs at least one item")
-        schema = (
-            schema_from_json(self.schema)
-            if self.schema
-            else with_storage_dtype(infer_schema(records[0]), self.dtype)
-        )
+        schema = self._schema(records[0])
         rows = [coerce_record(i, r, schema) for i, r in zip(ids, records, strict=True)]
         name = f"{WRITTEN_PREFIX}{uuid.uuid4().hex}.h5"
         path = Path(self.root) / SHARD_DIR / name
