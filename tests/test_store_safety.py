@@ -206,6 +206,27 @@ def test_cli_refuses_a_damaged_store_with_exit_2_and_repairs_it(tmp_path):
     assert subprocess.run([*VLPREP, "inspect", str(path), "--verify"], capture_output=True).returncode == 0
 
 
+@pytest.mark.parametrize("how", ["index-truncate-half", "meta-wrong-types"])
+def test_a_job_refuses_a_damaged_store_before_starting_ray(tmp_path, how):
+    from PIL import Image
+
+    path = _make(tmp_path / "s")
+    _damage(path, how)
+    before = _shard_files(path)
+    Image.new("RGB", (32, 24), (90, 120, 30)).save(tmp_path / "a.png")
+    # Ray would make its session directory under RAY_TMPDIR as it starts: it must never get that far
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_TMPDIR"] = str(tmp_path / "ray")
+    proc = subprocess.run(
+        [*VLPREP, "regions", str(tmp_path / "a.png"), "--out", str(path), "--weights", "random"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and f"vlprep repair {path}" in proc.stderr
+    assert not (tmp_path / "ray").exists()
+    assert _shard_files(path) == before
+
+
 # -- add_field killed between the index switch and store.json ------------------------------------------
 
 

@@ -457,6 +457,7 @@ def run_job(
     When `spec.producer` is None the first model worker describes itself (`spec.describe`) before the
     store is opened, so the model is never loaded in the driver."""
     from vlprep.store import StoreWriter
+    from vlprep.store.writer import check_writable
 
     opts = options or RunOptions()
     if opts.workers is not None and opts.workers < 1:
@@ -465,6 +466,8 @@ def run_job(
         raise PipelineError("a job needs a producer or a describe function")
     if opts.shard_writes not in SHARD_WRITES:
         raise PipelineError(f"--shard-writes takes {', '.join(SHARD_WRITES)}, not {opts.shard_writes!r}")
+    # a damaged store or someone else's directory is refused now, not after Ray and the models started
+    check_writable(out, overwrite=opts.overwrite)
     if spec.decode is None and opts.decode_cpus:
         opts = replace(opts, decode_cpus=0.0)  # no decode tasks: nothing to reserve for them
     started_at, t0 = _now(), time.perf_counter()

@@ -68,6 +68,70 @@ def release_lock(handle) -> None:
     handle.close()
 
 
+def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
+    """Raises what `StoreWriter(path, overwrite=overwrite)` would raise about the directory itself (not a
+    directory, someone else's directory, a damaged `store.json` or index), reading only `store.json` and
+    the index: no lock, no shard opened, nothing created or changed. A job calls it before it starts Ray
+    or loads a model, so that a store it would refuse is refused at once. Parameters (kind, producer,
+    schema) are still checked by the writer."""
+    root = Path(path)
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise StoreError(f"{root} exists and is not a directory")
+    if not (root / META_FILE).is_file():
+        if not _only_creation_leftovers(root):
+            _refuse(root)
+        return
+    load_meta(root)
+    if not _index_expected(root):
+        return
+    conn = index.connect(root / INDEX_FILE, readonly=True)
+    try:
+        if not overwrite:  # overwrite replaces the index: the writer does not check it then either
+            index.check_consistent(conn)
+    finally:
+        conn.close()
+
+
+def _index_expected(root: Path) -> bool:
+    """False only for a store whose index was never created and that has no shard: nothing to lose, the
+    writer creates the index."""
+    shards = root / SHARD_DIR
+    return (root / INDEX_FILE).exists() or (
+        shards.is_dir() and any(parse_shard_name(p.name) for p in shards.iterdir())
+    )
+
+
+def _refuse(root: Path) -> None:
+    if looks_like_store(root):
+        raise damaged(root, f"{META_FILE} is missing")
+    raise NotAStoreError(
+        f"{root} is a non-empty directory that is not a vlprep store; refusing to write into it "
+        "(with or without --overwrite)"
+    )
+
+
+def _only_creation_leftovers(root: Path) -> bool:
+    if not {p.name for p in root.iterdir()} <= _CREATION_LEFTOVERS:
+        return False
+    shards = root / SHARD_DIR
+    if shards.exists() and (not shards.is_dir() or any(shards.iterdir())):
+        return False
+    if not (root / INDEX_FILE).exists():
+        return True
+    try:
+        conn = index.connect(root / INDEX_FILE, readonly=True)
+    except StoreError:
+        return False
+    try:
+        return index.is_empty(conn)
+    except StoreError:
+        return False
+    finally:
+        conn.close()
+
+
 class StoreWriter:
     """Append items to the store at `path`, creating it if needed.
 
@@ -107,8 +171,8 @@ class StoreWriter:
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"{self.root} exists and is not a directory")
         self.root.mkdir(parents=True, exist_ok=True)
-        if not (self.root / META_FILE).is_file() and not self._only_creation_leftovers():
-            self._refuse()  # before the lock file: nothing is created in someone else's directory
+        if not (self.root / META_FILE).is_file() and not _only_creation_leftovers(self.root):
+            _refuse(self.root)  # before the lock file: nothing is created in someone else's directory
         self._lock = self._acquire_lock()
         try:
             existing = self._existing_store()
@@ -137,36 +201,9 @@ class StoreWriter:
         root = self.root
         if (root / META_FILE).is_file():
             return True
-        if self._only_creation_leftovers():
+        if _only_creation_leftovers(self.root):
             return False
-        self._refuse()
-
-    def _refuse(self) -> None:
-        if looks_like_store(self.root):
-            raise damaged(self.root, f"{META_FILE} is missing")
-        raise NotAStoreError(
-            f"{self.root} is a non-empty directory that is not a vlprep store; refusing to write into it "
-            "(with or without --overwrite)"
-        )
-
-    def _only_creation_leftovers(self) -> bool:
-        if not {p.name for p in self.root.iterdir()} <= _CREATION_LEFTOVERS:
-            return False
-        shards = self.root / SHARD_DIR
-        if shards.exists() and (not shards.is_dir() or any(shards.iterdir())):
-            return False
-        if not (self.root / INDEX_FILE).exists():
-            return True
-        try:
-            conn = index.connect(self.root / INDEX_FILE, readonly=True)
-        except StoreError:
-            return False
-        try:
-            return index.is_empty(conn)
-        except StoreError:
-            return False
-        finally:
-            conn.close()
+        _refuse(self.root)
 
     def _own_shard_files(self, meta: dict[str, Any], indexed: set[str]) -> tuple[list[Path], list[str]]:
         """Files in shards/ this store provably made (its `.tmp`s, the files its index lists, shards
@@ -259,9 +296,7 @@ class StoreWriter:
         if compression is not None:
             meta["compression"] = compression
         (root / SHARD_DIR).mkdir(exist_ok=True)
-        if not (root / INDEX_FILE).exists() and not any(
-            parse_shard_name(p.name) for p in (root / SHARD_DIR).iterdir()
-        ):
+        if not _index_expected(root):
             # store.json was saved but the index never created, and no shard exists: nothing to lose.
             self._conn = index.create(root / INDEX_FILE)
         else:
