@@ -19,9 +19,8 @@ RANDOM_WARNING = (
 REAL_DATA_COMMANDS = """\
 vlprep manifest coco2014 /data/coco --out coco.jsonl --split val2014
 vlprep regions coco.jsonl --out coco-36 --weights faster_rcnn_from_caffe_attr.pkl \\
-    --policy caffe --boxes 36 --vocab objects_vocab.txt,attributes_vocab.txt --device cuda --gpus-per-worker 1
-vlprep video /data/howto100m --out howto-s3d --model s3d --weights S3D_kinetics400.pt \\
-    --device cuda --gpus-per-worker 1
+    --recipe butd-caffe-36 --vocab objects_vocab.txt,attributes_vocab.txt --device cuda
+vlprep video /data/howto100m --out howto-s3d --recipe videobert --weights S3D_kinetics400.pt --device cuda
 vlprep tokens fit howto-s3d --levels 4 --branching 12 --out codebook.h5
 vlprep tokens assign howto-s3d --codebook codebook.h5 --out howto-tokens
 vlprep vocab wordpiece coco.jsonl --field captions --vocab-size 30522 --out vocab-wp
