@@ -152,8 +152,11 @@ def random_corpus(rng):
     return counts
 
 
+@pytest.mark.parametrize("bulk", [False, True])
 @pytest.mark.parametrize("criterion", ["likelihood", "frequency"])
-def test_matches_reference_on_random_corpora(criterion):
+def test_matches_reference_on_random_corpora(criterion, bulk, monkeypatch):
+    if bulk:  # every merge through the numpy path that big merges take
+        monkeypatch.setattr(wordpiece_trainer, "_BULK", 1)
     rng = random.Random(7)
     for _ in range(150):
         counts = random_corpus(rng)
@@ -180,8 +183,11 @@ def test_matches_reference_on_random_corpora(criterion):
         assert ours.tokens == tokens
 
 
-def test_matches_reference_on_real_text(real_text):
+@pytest.mark.parametrize("bulk", [1, None])
+def test_matches_reference_on_real_text(real_text, bulk, monkeypatch):
     # English prose (Python's own docstrings), where word frequencies are Zipfian and many pairs tie
+    if bulk is not None:
+        monkeypatch.setattr(wordpiece_trainer, "_BULK", bulk)
     counts = BertPreTokenizer().count_words("\n".join(real_text[:400]))
     ours = train_wordpiece(counts, 700, special_tokens=["[UNK]"])
     tokens, merges = reference_train(counts, 700, "likelihood", 2, ours.tokens[: 1 + ours.alphabet_size])

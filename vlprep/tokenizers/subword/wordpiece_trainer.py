@@ -92,6 +92,8 @@ CRITERIA = ("likelihood", "frequency")
 # `str.find` / `str.replace`, in C, and a pair is a 2-character string. The surrogate block is skipped.
 _SURROGATES = (0xD800, 0xE000)
 _MAX_SYMBOLS = 0x110000 - (_SURROGATES[1] - _SURROGATES[0])
+# a merge touching at least this many words is done in numpy (_merge_bulk); below it, word by word
+_BULK = 256
 
 
 @dataclass
@@ -211,6 +213,7 @@ class _MergeState:
             self._new_symbol(t)
         self.word_count: list[int] = []
         self.words: list[str] = []
+        self._word_count_np: np.ndarray | None = None  # word_count as an array, for _merge_bulk
         self.pair_count: dict[str, int] = {}
         self.where: dict[str, object] = {}
         words = [w for w, c in word_counts.items() if c > 0 and w]
@@ -572,9 +575,16 @@ class _MergeState:
         lost: dict[str, int] = {}  # pair -> count lost, applied after the loop
         reused = self.sym_count[ord(new)] > 0  # the merge spells a symbol that is already in words
         holders = where.pop(ab, ())
-        holders = set(holders.tolist() if isinstance(holders, np.ndarray) else holders)
+        if isinstance(holders, np.ndarray):
+            holders = holders.tolist()
         merged_total = 0
-        for wi in holders:
+        if len(holders) >= _BULK and ab[0] != ab[1] and not reused:
+            # the early merges touch most words: one pass in numpy (see _merge_bulk)
+            merged_total, several = self._merge_bulk(ab, new, holders, lost, added)
+            for wi in several:
+                merged_total += self._merge_word(wi, ab, new, lost, added, triples)
+            holders = ()
+        for wi in set(holders):
             w = words[wi]
             i = w.find(ab)
             if i < 0:
@@ -593,7 +603,7 @@ class _MergeState:
                     except KeyError:
                         where[pair] = [wi]
                     except AttributeError:  # see _hold
-                        _hold(where, pair, wi)
+                        _hold(where, pair, [wi])
                 if i + 2 < len(w):
                     pair = w[i + 1 : i + 3]
                     lost[pair] = lost.get(pair, 0) + c
@@ -604,31 +614,12 @@ class _MergeState:
                     except KeyError:
                         where[pair] = [wi]
                     except AttributeError:  # see _hold
-                        _hold(where, pair, wi)
+                        _hold(where, pair, [wi])
                 nw = words[wi] = w[:i] + new + w[i + 2 :]
                 if reused and triples is not None and new * 3 in nw:
                     triples.setdefault(new, set()).add(wi)
             else:
-                nw = w.replace(ab, new)
-                merged_total += c * (len(w) - len(nw))
-                for p in range(len(w) - 1):
-                    pair = w[p : p + 2]
-                    lost[pair] = lost.get(pair, 0) + c
-                for p in range(len(nw) - 1):
-                    pair = nw[p : p + 2]
-                    if new in pair:
-                        added[pair] = added.get(pair, 0) + c
-                        try:
-                            where[pair].append(wi)  # type: ignore[attr-defined]
-                        except KeyError:
-                            where[pair] = [wi]
-                        except AttributeError:  # see _hold
-                            _hold(where, pair, wi)
-                    else:
-                        pc[pair] += c
-                words[wi] = nw
-                if triples is not None and new * 3 in nw:
-                    triples.setdefault(new, set()).add(wi)
+                merged_total += self._merge_word(wi, ab, new, lost, added, triples)
         before: dict[str, int] = {}
         for pair, c in lost.items():
             old = before[pair] = pc[pair]
@@ -647,8 +638,105 @@ class _MergeState:
         sc[ord(new)] += merged_total
         return set(added), before, merged_total
 
+    def _merge_word(
+        self,
+        wi: int,
+        ab: str,
+        new: str,
+        lost: dict[str, int],
+        added: dict[str, int],
+        triples: dict[str, set[int]] | None,
+    ) -> int:
+        """`_merge` for one word that holds `ab` more than once: every pair of the word is lost and
+        those of the new word are gained (pairs without `new` straight into the counts). Returns the
+        occurrences merged, weighted."""
+        pc = self.pair_count
+        where = self.where
+        w = self.words[wi]
+        c = self.word_count[wi]
+        nw = w.replace(ab, new)
+        for p in range(len(w) - 1):
+            pair = w[p : p + 2]
+            lost[pair] = lost.get(pair, 0) + c
+        for p in range(len(nw) - 1):
+            pair = nw[p : p + 2]
+            if new in pair:
+                added[pair] = added.get(pair, 0) + c
+                try:
+                    where[pair].append(wi)  # type: ignore[attr-defined]
+                except KeyError:
+                    where[pair] = [wi]
+                except AttributeError:  # see _hold
+                    _hold(where, pair, [wi])
+            else:
+                pc[pair] += c
+        self.words[wi] = nw
+        if triples is not None and new * 3 in nw:
+            triples.setdefault(new, set()).add(wi)
+        return c * (len(w) - len(nw))
 
-def _hold(where: dict[str, object], pair: str, wi: int) -> None:
-    """Add a word to a pair's index where that index is still the initial numpy array: only when a merge
+    def _merge_bulk(
+        self, ab: str, new: str, holders: list[int], lost: dict[str, int], added: dict[str, int]
+    ) -> tuple[int, list[int]]:
+        """`_merge`'s loop for many words at once (a != b, `new` not yet in any word), on the code points
+        of the words laid end to end. Words that hold `ab` once are merged here: with a single
+        occurrence, the lost pairs are (left neighbour, a) and (b, right neighbour) and the gained ones
+        (left, new) and (new, right), so they are tallied by neighbour. Returns the occurrences merged,
+        weighted, and the words that hold `ab` more than once, left for `_merge_word`."""
+        words = self.words
+        where = self.where
+        hl = np.unique(np.asarray(holders, dtype=np.int64))
+        ws = [words[i] for i in hl.tolist()]
+        codes = np.frombuffer("".join(ws).encode("utf-32-le"), dtype=np.uint32)
+        lens = np.fromiter(map(len, ws), dtype=np.int64, count=len(ws))
+        ends = np.cumsum(lens)
+        starts = ends - lens
+        a, b = ord(ab[0]), ord(ab[1])
+        at = np.flatnonzero((codes[:-1] == a) & (codes[1:] == b))  # a != b: occurrences never overlap
+        word = np.searchsorted(ends, at, side="right")  # index into hl of each occurrence's word
+        inside = at + 2 <= ends[word]  # not the last symbol of one word and the first of the next
+        at, word = at[inside], word[inside]
+        if at.size == 0:
+            return 0, []
+        occurrences = np.bincount(word, minlength=hl.size)
+        once = occurrences[word] == 1
+        at, word = at[once], word[once]
+        if self._word_count_np is None:
+            self._word_count_np = np.asarray(self.word_count, dtype=np.int64)
+        weight = self._word_count_np[hl[word]]
+        word_ids = hl[word]
+        for side, has, neighbour in (
+            ("left", at > starts[word], at - 1),
+            ("right", at + 2 < ends[word], at + 2),
+        ):
+            if not has.any():
+                continue
+            nb = codes[neighbour[has]]
+            ids, inverse = np.unique(nb, return_inverse=True)
+            totals = np.bincount(inverse, weights=weight[has]).astype(np.int64).tolist()
+            order = np.argsort(inverse, kind="stable")
+            groups = np.split(word_ids[has][order], np.cumsum(np.bincount(inverse))[:-1])
+            for x, total, group in zip(ids.tolist(), totals, groups, strict=True):
+                ch = chr(x)
+                if side == "left":
+                    gone, pair = ch + ab[0], ch + new
+                else:
+                    gone, pair = ab[1] + ch, new + ch
+                lost[gone] = lost.get(gone, 0) + total
+                added[pair] = added.get(pair, 0) + total
+                held = where.get(pair)
+                if held is None:
+                    where[pair] = group.tolist()
+                elif isinstance(held, list):
+                    held.extend(group.tolist())
+                else:
+                    _hold(where, pair, group.tolist())
+        for j in np.flatnonzero(occurrences == 1).tolist():
+            words[int(hl[j])] = ws[j].replace(ab, new)
+        return int(weight.sum()), hl[occurrences > 1].tolist()
+
+
+def _hold(where: dict[str, object], pair: str, wis: list[int]) -> None:
+    """Add words to a pair's index where that index is still the initial numpy array: only when a merge
     spells an alphabet symbol ("#" + "##" is "##", then "##" + "###" is "###")."""
-    where[pair] = where[pair].tolist() + [wi]  # type: ignore[attr-defined]
+    where[pair] = where[pair].tolist() + wis  # type: ignore[attr-defined]
