@@ -94,6 +94,10 @@ _SURROGATES = (0xD800, 0xE000)
 _MAX_SYMBOLS = 0x110000 - (_SURROGATES[1] - _SURROGATES[0])
 # a merge touching at least this many words is done in numpy (_merge_bulk); below it, word by word
 _BULK = 256
+# keys are computed in numpy for batches of at least this many pairs (refreshes, large re-keys)
+_VECTOR = 32
+# relative margin of keys over the gains they bound (module docstring: floating point)
+_KEY_MARGIN = 1e-9
 
 
 @dataclass
@@ -134,6 +138,19 @@ def likelihood_gain(c: int, count_a: float, count_b: float, total: float, same: 
     else:
         gain = c * math.log(c) + _f_drop(c, count_a) + _f_drop(c, count_b)
     return gain - _f_drop(c, total)
+
+
+def floor_keys(c: np.ndarray, floor_a: np.ndarray, floor_b: np.ndarray, total: float) -> np.ndarray:
+    """The trainer's floor keys, negated, for pairs a != b of counts `c` and symbol floors `floor_a`,
+    `floor_b` (arrays): `likelihood_gain(c, max(F_a, c), max(F_b, c), total)` plus the key margin."""
+    c = c.astype(np.float64)
+    c_log_c = c * np.log(c)
+    g = c_log_c - total * np.log1p(-c / total) + c * np.log(total - c)
+    for f in (floor_a, floor_b):
+        above = f > c
+        safe = np.where(above, f, c + 1.0)  # where F <= c the term is -c log c
+        g += np.where(above, safe * np.log1p(-c / safe) - c * np.log(safe - c), -c_log_c)
+    return -(g + _KEY_MARGIN * (np.abs(g) + 1.0))
 
 
 def train_wordpiece(
@@ -395,6 +412,9 @@ class _MergeState:
         pairs_of = self.pairs_of
         inv = 1.0 / (1.0 + eps)
         ref = list(sc)  # R_x; the floor is R_x / (1 + eps)
+        # the floors as an array, for keys computed in numpy; every symbol id stays below its size
+        floor_np = np.zeros(max(len(sc), vocab_size) + _SURROGATES[1] - _SURROGATES[0] + 1)
+        floor_np[: len(ref)] = np.asarray(ref, dtype=np.float64) * inv
         total = sum(sc)  # N
         gain = likelihood_gain
         log, log1p = math.log, math.log1p
@@ -425,13 +445,13 @@ class _MergeState:
                 m = merges_of_same(k)
                 fa = ref[a] * inv
                 g = gain(m, fa if fa > 2 * m else 2 * m, 0, total, True)
-                return -(g + 1e-9 * (abs(g) + 1.0))
+                return -(g + _KEY_MARGIN * (abs(g) + 1.0))
             # likelihood_gain, inlined (this is the hot loop)
             fa, fb = ref[a] * inv, ref[b] * inv
             g = c * log(c) - total * log1p(-c / total) + c * log(total - c)
             g += fa * log1p(-c / fa) - c * log(fa - c) if fa > c else -c * log(c)
             g += fb * log1p(-c / fb) - c * log(fb - c) if fb > c else -c * log(c)
-            return -(g + 1e-9 * (abs(g) + 1.0))
+            return -(g + _KEY_MARGIN * (abs(g) + 1.0))
 
         heap, last_key = self._candidates(min_frequency, key_of)
         excluded: set[str] = set()
@@ -447,19 +467,26 @@ class _MergeState:
                 exact_keyed[ord(k[0])].discard(k)
                 exact_keyed[ord(k[1])].discard(k)
 
-        def push(k: str) -> None:
-            if k in is_exact:
-                forget_exact(k)
-            c = pc.get(k, 0)
-            if c < min_frequency or k in excluded:
-                return
-            key = key_of(k, c)
-            if last_key.get(k) != key:
-                last_key[k] = key
-                heappush(heap, (key, k))
+        def push_many(ks: list[str], cs: list[int]) -> None:
+            """`push` for pairs with their counts (live pairs with no exact key, not excluded, counted
+            at least min_frequency times): in numpy where there are many."""
+            if len(ks) < _VECTOR:
+                keys = [key_of(k, c) for k, c in zip(ks, cs, strict=True)]
+            else:
+                ab = np.frombuffer("".join(ks).encode("utf-32-le"), dtype=np.uint32).reshape(-1, 2)
+                keys = floor_keys(
+                    np.asarray(cs, dtype=np.float64), floor_np[ab[:, 0]], floor_np[ab[:, 1]], total
+                ).tolist()
+                for i in np.flatnonzero(ab[:, 0] == ab[:, 1]).tolist():
+                    keys[i] = key_of(ks[i], cs[i])
+            get = last_key.get
+            for k, key in zip(ks, keys, strict=True):
+                if get(k) != key:
+                    last_key[k] = key
+                    heappush(heap, (key, k))
 
         def push_exact(k: str, g: float) -> None:
-            key = -(g + 1e-9 * (abs(g) + 1.0))
+            key = -(g + _KEY_MARGIN * (abs(g) + 1.0))
             last_key[k] = key
             heappush(heap, (key, k))
             if k not in is_exact:
@@ -468,25 +495,28 @@ class _MergeState:
                 exact_keyed.setdefault(ord(k[1]), set()).add(k)
 
         def refresh(x: int) -> None:
-            # `push` for each live pair of x, inlined: this loop makes most of the heap entries
             ref[x] = sc[x]
-            alive = []
-            for k2 in dict.fromkeys(pairs_of[x]):
-                c = pc.get(k2, 0)
-                if c <= 0:  # dead pairs leave the tables (a merge can bring one back)
-                    pc.pop(k2, None)
-                    where.pop(k2, None)
-                    continue
-                alive.append(k2)
-                if k2 in is_exact:
-                    forget_exact(k2)
-                if c < min_frequency or k2 in excluded:
-                    continue
-                key = key_of(k2, c)
-                if last_key.get(k2) != key:
-                    last_key[k2] = key
-                    heappush(heap, (key, k2))
-            pairs_of[x] = alive
+            floor_np[x] = sc[x] * inv
+            ks = list(dict.fromkeys(pairs_of[x]))
+            cs = [pc.get(k, 0) for k in ks]
+            if 0 in cs:  # dead pairs leave the tables (a merge can bring one back)
+                for k2, c in zip(ks, cs, strict=True):
+                    if c <= 0:
+                        pc.pop(k2, None)
+                        where.pop(k2, None)
+                live = [i for i, c in enumerate(cs) if c > 0]
+                ks = [ks[i] for i in live]
+                cs = [cs[i] for i in live]
+            pairs_of[x] = ks
+            for k2 in is_exact.intersection(ks):
+                forget_exact(k2)
+            if min_frequency > 1 or excluded:
+                keep = [
+                    i for i, (k2, c) in enumerate(zip(ks, cs)) if c >= min_frequency and k2 not in excluded
+                ]
+                ks = [ks[i] for i in keep]
+                cs = [cs[i] for i in keep]
+            push_many(ks, cs)
 
         while self.n_symbols < vocab_size and heap:
             # Pop every entry whose key (an upper bound) might reach the best exact gain seen.
@@ -526,11 +556,13 @@ class _MergeState:
             a, b = ord(k[0]), ord(k[1])
             new = self._new_symbol(piece)
             if len(ref) < len(sc):
+                floor_np[len(ref) : len(sc)] = np.asarray(sc[len(ref) :], dtype=np.float64) * inv
                 ref.extend(sc[len(ref) :])
             created, decreased, merged = self._merge(k, chr(new), triples)
             merges.append((strings[a], strings[b]))  # type: ignore[arg-type]
             total -= merged
             ref[new] = max(ref[new], sc[new])
+            floor_np[new] = ref[new] * inv
             rekey = created
             for k2, old in decreased.items():
                 # A pair whose count fell keeps a valid key if that key is >= 0 and both floors were >= its
@@ -545,10 +577,11 @@ class _MergeState:
                 # c_x fell: the exact keys of x's pairs are no longer upper bounds
                 held = exact_keyed.get(x)
                 if held:
-                    for k2 in list(held):
-                        push(k2)
-            for k2 in rekey:
-                push(k2)
+                    rekey.update(held)
+            for k2 in is_exact.intersection(rekey):
+                forget_exact(k2)
+            ks = [k2 for k2 in rekey if pc.get(k2, 0) >= min_frequency and k2 not in excluded]
+            push_many(ks, [pc[k2] for k2 in ks])
             if len(heap) > 2 * len(last_key) + 65536:
                 # Most entries are superseded: rebuild from the live ones (`last_key` holds exactly
                 # those), which keeps pops and pushes on a small heap and selects the same pairs.
