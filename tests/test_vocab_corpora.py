@@ -114,6 +114,7 @@ def test_cli_wordpiece_on_mixed_inputs(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["lines"] == 4 and summary["invalid_lines"] == 1
+    assert summary["records"] == 1 and summary["texts"] == 1
     assert summary["words"] == 9 and summary["distinct_words"] == 5
     assert summary["vocab_size"] == 30
     assert len((tmp_path / "o" / "vocab.txt").read_text(encoding="utf-8").splitlines()) == 30
@@ -129,7 +130,9 @@ def test_cli_summary_line_and_gzipped_jsonl(tmp_path):
     )
     assert result.exit_code == 0, result.output
     last = result.output.strip().splitlines()[-1].strip()  # after the progress bars (stderr)
-    assert last.startswith("wordpiece (likelihood): 3 lines (0 invalid skipped), 9 words, 5 distinct, vocab ")
+    assert last.startswith(
+        "wordpiece (likelihood): 3 texts from 3 records (0 invalid skipped), 9 words, 5 distinct, vocab "
+    )
     assert (out / "vocab.txt").exists() and (out / "tokenizer.json").exists()
 
 
@@ -150,3 +153,23 @@ def test_cli_rejects_unk_outside_special_tokens(tmp_path):
         ],
     )
     assert result.exit_code == 2 and "unknown token" in result.output
+
+
+def test_summary_counts_captions_of_a_manifest(tmp_path):
+    # a `vlprep manifest` record holds several captions: the summary counts both, each by its name
+    records = [
+        {"video": "a.mp4", "captions": ["a dog runs", "a dog sits", "the dog"]},
+        {"video": "b.mp4", "captions": ["a cat runs", "a cat"]},
+    ]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    (tmp_path / "more.txt").write_text("a dog\na cat\n", encoding="utf-8")
+    args = ["vocab", "wordpiece", str(manifest), "--field", "captions", "--vocab-size", "40", "--out"]
+    result = CliRunner().invoke(cli, [*args, str(tmp_path / "o1")])
+    assert result.exit_code == 0, result.output
+    last = result.output.strip().splitlines()[-1].strip()
+    assert last.startswith("wordpiece (likelihood): 5 texts from 2 records (0 invalid skipped), 13 words")
+    result = CliRunner().invoke(cli, [*args[:3], str(tmp_path / "more.txt"), *args[3:], str(tmp_path / "o2")])
+    assert result.exit_code == 0, result.output
+    last = result.output.strip().splitlines()[-1].strip()
+    assert last.startswith("wordpiece (likelihood): 2 lines and 5 texts from 2 records (0 invalid skipped)")

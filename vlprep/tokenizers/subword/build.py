@@ -38,13 +38,25 @@ class VocabSummary:
     seconds_training: float | None = None
     requested_vocab_size: int | None = None
     warning: str | None = None  # e.g. "got 143 of 200: ..."
+    # of `lines`, the JSONL records and COCO annotations, and the texts (captions) read from them
+    records: int = 0
+    texts: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def read(self) -> str:
+        """What was read, by what it is: "120 lines", "5000 texts from 1000 records", or both."""
+        parts = []
+        if self.lines > self.records or not self.records:
+            parts.append(f"{self.lines - self.records} lines")
+        if self.records:
+            parts.append(f"{self.texts} texts from {self.records} records")
+        return " and ".join(parts)
+
     def line(self) -> str:
         text = (
-            f"{self.kind}: {self.lines} lines ({self.invalid_lines} invalid skipped), {self.words} words, "
+            f"{self.kind}: {self.read()} ({self.invalid_lines} invalid skipped), {self.words} words, "
             f"{self.distinct_words} distinct, vocab {self.vocab_size}, {self.seconds:.1f} s"
         )
         return text + (f"; warning: {self.warning}" if self.warning else "")
@@ -139,6 +151,8 @@ def build_wordpiece(
         kind=f"wordpiece ({criterion})",
         lines=stats.lines,
         invalid_lines=stats.invalid_lines,
+        records=stats.records,
+        texts=stats.texts,
         words=counts.words,
         distinct_words=counts.distinct,
         vocab_size=len(vocab.tokens),
@@ -199,6 +213,8 @@ def build_sentencepiece(
         kind=model_type,
         lines=stats.lines,
         invalid_lines=stats.invalid_lines,
+        records=stats.records,
+        texts=stats.texts,
         words=result.words,
         distinct_words=result.distinct_words,
         vocab_size=result.vocab_size,

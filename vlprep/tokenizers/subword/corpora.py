@@ -21,12 +21,16 @@ _BLOCK_BYTES = 1 << 22
 
 @dataclass
 class CorpusStats:
-    """What the readers saw. `lines` counts every input line or record, `invalid_lines` the skipped ones."""
+    """What the readers saw. `lines` counts every input line or record, `invalid_lines` the skipped ones;
+    `records` counts the JSONL records and COCO annotations among `lines`, and `texts` the texts read
+    from them (a manifest record holds several captions)."""
 
     files: int = 0
     lines: int = 0
     invalid_lines: int = 0
     bytes: int = 0
+    records: int = 0
+    texts: int = 0
 
 
 def detect_format(path: str | os.PathLike) -> str:
@@ -106,6 +110,7 @@ def _jsonl_lines(path: str | os.PathLike, field: str, stats: CorpusStats, block_
     found = False
     for block in _raw_blocks(path, stats, block_bytes):
         for raw in block.split(b"\n"):
+            stats.records += 1
             if not raw.strip():
                 continue
             try:
@@ -116,6 +121,7 @@ def _jsonl_lines(path: str | os.PathLike, field: str, stats: CorpusStats, block_
             if first_keys is None and isinstance(record, dict):
                 first_keys = sorted(record)
             values = _field_values(record, field)
+            stats.texts += len(values)
             found = found or bool(values)
             yield from values
     if first_keys is not None and not found:
@@ -135,8 +141,10 @@ def _coco_lines(path: str | os.PathLike, stats: CorpusStats) -> Iterator[str]:
     annotations = doc.get("annotations", []) if isinstance(doc, dict) else []
     for ann in annotations:
         stats.lines += 1
+        stats.records += 1
         caption = ann.get("caption") if isinstance(ann, dict) else None
         if isinstance(caption, str):
+            stats.texts += 1
             yield caption
         else:
             stats.invalid_lines += 1
