@@ -65,10 +65,17 @@ again on every step; entries superseded by a newer key for the same pair are rec
 
 Cost: x is refreshed only when its count has fallen by a factor 1 + eps, at most
 log(c_x(start) / c_x(end)) / log(1 + eps) times; a larger eps means fewer refreshes and looser floor keys
-(more pairs popped once). Floating point: the gain is written with log1p so that it never subtracts
-numbers of size N log N, and keys carry a relative margin of 1e-9, far above rounding, so rounding cannot
-turn a key into less than the gain it bounds. Exact gains come from the one function `likelihood_gain`,
-so equal counts give equal floats.
+(more pairs popped once). A refresh and the re-keys of one merge form one batch, whose floor keys are
+computed in numpy (`floor_keys`) where it is large; the keys are the same bounds, so the argument above
+does not depend on how they are computed. Floating point: the gain is written with log1p so that it never
+subtracts numbers of size N log N, and keys carry a relative margin of 1e-9, far above rounding (math's
+or numpy's logarithms, a few ulp), so rounding cannot turn a key into less than the gain it bounds. Exact
+gains come from the one function `likelihood_gain`, so equal counts give equal floats.
+
+Merging: a merge visits the words that hold the pair (an index from pair to words, which may list words
+that no longer hold it). Where there are many, `_merge_bulk` does it in numpy on the words laid end to
+end: with one occurrence in a word the pairs lost and gained are fixed by its neighbours, so they are
+tallied per neighbour symbol; words with several occurrences go word by word, as all do in small merges.
 
 For `frequency` the key is the count itself, which only ever falls for existing pairs: the usual lazy
 heap.
@@ -81,6 +88,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import numpy as np
 
@@ -230,7 +238,9 @@ class _MergeState:
             self._new_symbol(t)
         self.word_count: list[int] = []
         self.words: list[str] = []
-        self._word_count_np: np.ndarray | None = None  # word_count as an array, for _merge_bulk
+        # for _merge_bulk: word_count as an array, and a mark per word
+        self._word_count_np: np.ndarray | None = None
+        self._mark: np.ndarray | None = None
         self.pair_count: dict[str, int] = {}
         self.where: dict[str, object] = {}
         words = [w for w, c in word_counts.items() if c > 0 and w]
@@ -608,16 +618,12 @@ class _MergeState:
         lost: dict[str, int] = {}  # pair -> count lost, applied after the loop
         reused = self.sym_count[ord(new)] > 0  # the merge spells a symbol that is already in words
         holders = where.pop(ab, ())
-        if isinstance(holders, np.ndarray):
-            holders = holders.tolist()
         merged_total = 0
         if len(holders) >= _BULK and ab[0] != ab[1] and not reused:
             # the early merges touch most words: one pass in numpy (see _merge_bulk)
-            merged_total, several = self._merge_bulk(ab, new, holders, lost, added)
-            for wi in several:
-                merged_total += self._merge_word(wi, ab, new, lost, added, triples)
+            merged_total = self._merge_bulk(ab, new, holders, lost, added, triples)
             holders = ()
-        for wi in set(holders):
+        for wi in set(holders.tolist() if isinstance(holders, np.ndarray) else holders):
             w = words[wi]
             i = w.find(ab)
             if i < 0:
@@ -709,47 +715,57 @@ class _MergeState:
         return c * (len(w) - len(nw))
 
     def _merge_bulk(
-        self, ab: str, new: str, holders: list[int], lost: dict[str, int], added: dict[str, int]
-    ) -> tuple[int, list[int]]:
-        """`_merge`'s loop for many words at once (a != b, `new` not yet in any word), on the code points
-        of the words laid end to end. Words that hold `ab` once are merged here: with a single
-        occurrence, the lost pairs are (left neighbour, a) and (b, right neighbour) and the gained ones
-        (left, new) and (new, right), so they are tallied by neighbour. Returns the occurrences merged,
-        weighted, and the words that hold `ab` more than once, left for `_merge_word`."""
+        self,
+        ab: str,
+        new: str,
+        holders: list[int],
+        lost: dict[str, int],
+        added: dict[str, int],
+        triples: dict[str, set[int]] | None,
+    ) -> int:
+        """`_merge`'s loop for many words at once (a != b, `new` not yet in any word), in numpy on the
+        code points of the words joined by a separator that is no symbol. In a word that holds `ab` once,
+        the pairs lost are (left neighbour, a) and (b, right neighbour) and those gained (left, new) and
+        (new, right), so they are tallied by neighbour; words that hold it more than once go through
+        `_merge_word`. Returns the occurrences merged, weighted."""
         words = self.words
         where = self.where
-        hl = np.unique(np.asarray(holders, dtype=np.int64))
-        ws = [words[i] for i in hl.tolist()]
-        codes = np.frombuffer("".join(ws).encode("utf-32-le"), dtype=np.uint32)
-        lens = np.fromiter(map(len, ws), dtype=np.int64, count=len(ws))
-        ends = np.cumsum(lens)
-        starts = ends - lens
-        a, b = ord(ab[0]), ord(ab[1])
-        at = np.flatnonzero((codes[:-1] == a) & (codes[1:] == b))  # a != b: occurrences never overlap
-        word = np.searchsorted(ends, at, side="right")  # index into hl of each occurrence's word
-        inside = at + 2 <= ends[word]  # not the last symbol of one word and the first of the next
-        at, word = at[inside], word[inside]
+        if self._mark is None:
+            self._mark = np.zeros(len(words), dtype=bool)
+            self._word_count_np = np.asarray(self.word_count, dtype=np.int64)
+        mark, word_count = self._mark, self._word_count_np
+        mark[np.asarray(holders, dtype=np.int64)] = True  # the index may list a word twice
+        hl = np.flatnonzero(mark)
+        mark[hl] = False
+        hll = hl.tolist()
+        ws = [words[hll[0]]] if len(hll) == 1 else itemgetter(*hll)(words)
+        sep = len(self.strings)  # the next symbol id: in no word yet
+        if _SURROGATES[0] <= sep < _SURROGATES[1]:
+            sep = _SURROGATES[1]
+        joined = chr(sep).join(ws)
+        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        at = np.flatnonzero((codes[:-1] == ord(ab[0])) & (codes[1:] == ord(ab[1])))  # a != b: no overlap
         if at.size == 0:
-            return 0, []
+            return 0
+        word = np.searchsorted(np.flatnonzero(codes == sep), at)  # separators before: the word's index
         occurrences = np.bincount(word, minlength=hl.size)
         once = occurrences[word] == 1
         at, word = at[once], word[once]
-        if self._word_count_np is None:
-            self._word_count_np = np.asarray(self.word_count, dtype=np.int64)
-        weight = self._word_count_np[hl[word]]
         word_ids = hl[word]
-        for side, has, neighbour in (
-            ("left", at > starts[word], at - 1),
-            ("right", at + 2 < ends[word], at + 2),
-        ):
+        weight = word_count[word_ids]
+        merged_total = int(weight.sum())
+        padded = np.concatenate(([sep], codes, [sep]))  # padded[i + 1] == codes[i]
+        for side, neighbour in (("left", padded[at]), ("right", padded[at + 3])):
+            has = neighbour != sep
             if not has.any():
                 continue
-            nb = codes[neighbour[has]]
-            ids, inverse = np.unique(nb, return_inverse=True)
-            totals = np.bincount(inverse, weights=weight[has]).astype(np.int64).tolist()
-            order = np.argsort(inverse, kind="stable")
-            groups = np.split(word_ids[has][order], np.cumsum(np.bincount(inverse))[:-1])
-            for x, total, group in zip(ids.tolist(), totals, groups, strict=True):
+            nb = neighbour[has]
+            order = np.argsort(nb, kind="stable")
+            nb = nb[order]
+            starts = np.flatnonzero(np.concatenate(([True], nb[1:] != nb[:-1])))
+            totals = np.add.reduceat(weight[has][order], starts).tolist()
+            groups = np.split(word_ids[has][order], starts[1:])
+            for x, total, group in zip(nb[starts].tolist(), totals, groups, strict=True):
                 ch = chr(x)
                 if side == "left":
                     gone, pair = ch + ab[0], ch + new
@@ -764,9 +780,12 @@ class _MergeState:
                     held.extend(group.tolist())
                 else:
                     _hold(where, pair, group.tolist())
-        for j in np.flatnonzero(occurrences == 1).tolist():
-            words[int(hl[j])] = ws[j].replace(ab, new)
-        return int(weight.sum()), hl[occurrences > 1].tolist()
+        for j in np.flatnonzero(occurrences > 1).tolist():
+            merged_total += self._merge_word(hll[j], ab, new, lost, added, triples)
+        # every word rewritten at once (those without `ab` stay as they are)
+        for wi, nw in zip(hll, joined.replace(ab, new).split(chr(sep)), strict=True):
+            words[wi] = nw
+        return merged_total
 
 
 def _hold(where: dict[str, object], pair: str, wis: list[int]) -> None:
