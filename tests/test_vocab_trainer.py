@@ -152,11 +152,18 @@ def random_corpus(rng):
     return counts
 
 
-@pytest.mark.parametrize("bulk", [False, True])
+def batch_everything(monkeypatch):
+    """Every merge, key batch and heap batch through the paths that large ones take (numpy merges and
+    keys, runs of keys sliced one at a time)."""
+    for name, value in (("_BULK", 1), ("_VECTOR", 1), ("_RUN", 2), ("_RUN_SLICE", 1)):
+        monkeypatch.setattr(wordpiece_trainer, name, value)
+
+
+@pytest.mark.parametrize("batched", [False, True])
 @pytest.mark.parametrize("criterion", ["likelihood", "frequency"])
-def test_matches_reference_on_random_corpora(criterion, bulk, monkeypatch):
-    if bulk:  # every merge through the numpy path that big merges take
-        monkeypatch.setattr(wordpiece_trainer, "_BULK", 1)
+def test_matches_reference_on_random_corpora(criterion, batched, monkeypatch):
+    if batched:
+        batch_everything(monkeypatch)
     rng = random.Random(7)
     for _ in range(150):
         counts = random_corpus(rng)
@@ -183,11 +190,11 @@ def test_matches_reference_on_random_corpora(criterion, bulk, monkeypatch):
         assert ours.tokens == tokens
 
 
-@pytest.mark.parametrize("bulk", [1, None])
-def test_matches_reference_on_real_text(real_text, bulk, monkeypatch):
+@pytest.mark.parametrize("batched", [False, True])
+def test_matches_reference_on_real_text(real_text, batched, monkeypatch):
     # English prose (Python's own docstrings), where word frequencies are Zipfian and many pairs tie
-    if bulk is not None:
-        monkeypatch.setattr(wordpiece_trainer, "_BULK", bulk)
+    if batched:
+        batch_everything(monkeypatch)
     counts = BertPreTokenizer().count_words("\n".join(real_text[:400]))
     ours = train_wordpiece(counts, 700, special_tokens=["[UNK]"])
     tokens, merges = reference_train(counts, 700, "likelihood", 2, ours.tokens[: 1 + ours.alphabet_size])

@@ -63,6 +63,14 @@ again on every step; entries superseded by a newer key for the same pair are rec
 `last_key` holds exactly the live entries, so once most of the heap is superseded it is rebuilt from
 `last_key`: the same live keys, hence the same pops and the same selection, on a smaller heap.
 
+Runs: a large batch of keys (the start, a refresh, a merge's re-keys, a rebuild) is not pushed pair by
+pair. It is sorted and enters the heap as one entry whose key is the run's best remaining key and whose
+pair is "", which sorts before every pair; popping that entry pushes the run's next members (those still
+live) and the entry again, keyed by the member after them. So every live key is in the heap or behind a
+run entry that comes no later than it, and the pops above reach every entry whose key may reach the
+best: the selection is unchanged. Most refreshed pairs are never near the top, and now never cost a heap
+push.
+
 Cost: x is refreshed only when its count has fallen by a factor 1 + eps, at most
 log(c_x(start) / c_x(end)) / log(1 + eps) times; a larger eps means fewer refreshes and looser floor keys
 (more pairs popped once). A refresh and the re-keys of one merge form one batch, whose floor keys are
@@ -84,6 +92,7 @@ heap.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -104,6 +113,9 @@ _MAX_SYMBOLS = 0x110000 - (_SURROGATES[1] - _SURROGATES[0])
 _BULK = 256
 # keys are computed in numpy for batches of at least this many pairs (refreshes, large re-keys)
 _VECTOR = 32
+# a batch of at least _RUN keys enters the likelihood heap as one run, _RUN_SLICE members at a time
+_RUN = 64
+_RUN_SLICE = 16
 # relative margin of keys over the gains they bound (module docstring: floating point)
 _KEY_MARGIN = 1e-9
 
@@ -463,10 +475,54 @@ class _MergeState:
             g += fb * log1p(-c / fb) - c * log(fb - c) if fb > c else -c * log(c)
             return -(g + _KEY_MARGIN * (abs(g) + 1.0))
 
-        heap, last_key = self._candidates(min_frequency, key_of)
         excluded: set[str] = set()
         merges: list[tuple[str, str]] = []
         pop, heappush = heapq.heappop, heapq.heappush
+        # Runs: a large batch of keys enters the heap as one entry (key of its best member, "", run id)
+        # and its members, sorted, enter one slice at a time when that entry is popped (docstring).
+        runs: dict[int, list] = {}  # run id -> [keys, pairs, next position]
+        run_ids = itertools.count()
+        held_in_runs = [0]  # members not yet in the heap, for the rebuild rule
+
+        def push_run(keys: np.ndarray, ks: list[str]) -> None:
+            order = np.argsort(keys, kind="stable")
+            run = [keys[order].tolist(), [ks[i] for i in order.tolist()], 0]
+            rid = next(run_ids)
+            runs[rid] = run
+            held_in_runs[0] += len(ks)
+            heappush(heap, (run[0][0], "", rid))
+
+        def expand(rid: int) -> None:
+            keys, ks, i = runs[rid]
+            j = min(i + _RUN_SLICE, len(keys))
+            held_in_runs[0] -= j - i
+            get = last_key.get
+            for t in range(i, j):
+                k2 = ks[t]
+                if get(k2) == keys[t]:  # not superseded since
+                    heappush(heap, (keys[t], k2))
+            if j < len(keys):
+                runs[rid][2] = j
+                heappush(heap, (keys[j], "", rid))
+            else:
+                del runs[rid]
+
+        def rebuild() -> None:
+            """The heap as one run of the live keys (`last_key` holds exactly those)."""
+            heap.clear()
+            runs.clear()
+            held_in_runs[0] = 0
+            if last_key:
+                push_run(
+                    np.fromiter(last_key.values(), dtype=np.float64, count=len(last_key)), list(last_key)
+                )
+
+        heap: list = []
+        last_key: dict[str, float] = {}
+        for k, count in pc.items():
+            if count >= min_frequency:
+                last_key[k] = key_of(k, count)
+        rebuild()
         # pairs whose live entry holds an exact key (valid only while c_a, c_b and c_k stay), by symbol
         exact_keyed: dict[int, set[str]] = {}
         is_exact: set[str] = set()
@@ -490,6 +546,14 @@ class _MergeState:
                 for i in np.flatnonzero(ab[:, 0] == ab[:, 1]).tolist():
                     keys[i] = key_of(ks[i], cs[i])
             get = last_key.get
+            if len(ks) >= _RUN:
+                fresh = [i for i, (k, key) in enumerate(zip(ks, keys, strict=True)) if get(k) != key]
+                ks = [ks[i] for i in fresh]
+                keys = [keys[i] for i in fresh]
+                last_key.update(zip(ks, keys, strict=True))
+                if ks:
+                    push_run(np.asarray(keys, dtype=np.float64), ks)
+                return
             for k, key in zip(ks, keys, strict=True):
                 if get(k) != key:
                     last_key[k] = key
@@ -533,10 +597,14 @@ class _MergeState:
             best: tuple[float, str] | None = None
             examined: list[tuple[float, str]] = []
             while heap:
-                top_key, k = heap[0]
+                entry = heap[0]
+                top_key, k = entry[0], entry[1]
                 if best is not None and (top_key, k) > best:
                     break
                 pop(heap)
+                if not k:
+                    expand(entry[2])
+                    continue
                 if last_key.get(k) != top_key:
                     continue
                 del last_key[k]
@@ -592,11 +660,10 @@ class _MergeState:
                 forget_exact(k2)
             ks = [k2 for k2 in rekey if pc.get(k2, 0) >= min_frequency and k2 not in excluded]
             push_many(ks, [pc[k2] for k2 in ks])
-            if len(heap) > 2 * len(last_key) + 65536:
-                # Most entries are superseded: rebuild from the live ones (`last_key` holds exactly
-                # those), which keeps pops and pushes on a small heap and selects the same pairs.
-                heap[:] = [(key, k2) for k2, key in last_key.items()]
-                heapq.heapify(heap)
+            if len(heap) + held_in_runs[0] > 2 * len(last_key) + 65536:
+                # Most entries are superseded: rebuild from the live ones, which keeps pops and pushes
+                # on a small heap and selects the same pairs.
+                rebuild()
             if progress is not None:
                 progress(len(merges))
         return merges
