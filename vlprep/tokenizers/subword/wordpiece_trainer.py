@@ -690,6 +690,11 @@ class _MergeState:
             # the early merges touch most words: one pass in numpy (see _merge_bulk)
             merged_total = self._merge_bulk(ab, new, holders, lost, added, triples)
             holders = ()
+        # one occurrence in a word: tallied by its left and right neighbours (see _tally)
+        left: dict[str, int] = {}
+        left_words: dict[str, list[int]] = {}
+        right: dict[str, int] = {}
+        right_words: dict[str, list[int]] = {}
         for wi in set(holders.tolist() if isinstance(holders, np.ndarray) else holders):
             w = words[wi]
             i = w.find(ab)
@@ -697,35 +702,30 @@ class _MergeState:
                 continue
             c = wcount[wi]
             if w.find(ab, i + 2) < 0:
-                # the usual case, one occurrence: the pairs on either side change
                 merged_total += c
                 if i > 0:
-                    pair = w[i - 1 : i + 1]
-                    lost[pair] = lost.get(pair, 0) + c
-                    pair = w[i - 1] + new
-                    added[pair] = added.get(pair, 0) + c
+                    x = w[i - 1]
+                    left[x] = left.get(x, 0) + c
                     try:
-                        where[pair].append(wi)  # type: ignore[attr-defined]
+                        left_words[x].append(wi)
                     except KeyError:
-                        where[pair] = [wi]
-                    except AttributeError:  # see _hold
-                        _hold(where, pair, [wi])
+                        left_words[x] = [wi]
                 if i + 2 < len(w):
-                    pair = w[i + 1 : i + 3]
-                    lost[pair] = lost.get(pair, 0) + c
-                    pair = new + w[i + 2]
-                    added[pair] = added.get(pair, 0) + c
+                    x = w[i + 2]
+                    right[x] = right.get(x, 0) + c
                     try:
-                        where[pair].append(wi)  # type: ignore[attr-defined]
+                        right_words[x].append(wi)
                     except KeyError:
-                        where[pair] = [wi]
-                    except AttributeError:  # see _hold
-                        _hold(where, pair, [wi])
+                        right_words[x] = [wi]
                 nw = words[wi] = w[:i] + new + w[i + 2 :]
                 if reused and triples is not None and new * 3 in nw:
                     triples.setdefault(new, set()).add(wi)
             else:
                 merged_total += self._merge_word(wi, ab, new, lost, added, triples)
+        for x, c in left.items():
+            self._tally(x + ab[0], x + new, c, left_words[x], lost, added)
+        for x, c in right.items():
+            self._tally(ab[1] + x, new + x, c, right_words[x], lost, added)
         before: dict[str, int] = {}
         for pair, c in lost.items():
             old = before[pair] = pc[pair]
@@ -743,6 +743,22 @@ class _MergeState:
         sc[ord(ab[1])] -= merged_total
         sc[ord(new)] += merged_total
         return set(added), before, merged_total
+
+    def _tally(
+        self, gone: str, pair: str, count: int, wis: list[int], lost: dict[str, int], added: dict[str, int]
+    ) -> None:
+        """`count` occurrences of the pair `gone`, in the words `wis`, became occurrences of `pair` (a
+        neighbour of the merged pair and the new symbol)."""
+        lost[gone] = lost.get(gone, 0) + count
+        added[pair] = added.get(pair, 0) + count
+        where = self.where
+        held = where.get(pair)
+        if held is None:
+            where[pair] = wis
+        elif isinstance(held, list):
+            held.extend(wis)
+        else:
+            _hold(where, pair, wis)
 
     def _merge_word(
         self,
@@ -796,7 +812,6 @@ class _MergeState:
         (new, right), so they are tallied by neighbour; words that hold it more than once go through
         `_merge_word`. Returns the occurrences merged, weighted."""
         words = self.words
-        where = self.where
         if self._mark is None:
             self._mark = np.zeros(len(words), dtype=bool)
             self._word_count_np = np.asarray(self.word_count, dtype=np.int64)
@@ -835,18 +850,9 @@ class _MergeState:
             for x, total, group in zip(nb[starts].tolist(), totals, groups, strict=True):
                 ch = chr(x)
                 if side == "left":
-                    gone, pair = ch + ab[0], ch + new
+                    self._tally(ch + ab[0], ch + new, total, group.tolist(), lost, added)
                 else:
-                    gone, pair = ab[1] + ch, new + ch
-                lost[gone] = lost.get(gone, 0) + total
-                added[pair] = added.get(pair, 0) + total
-                held = where.get(pair)
-                if held is None:
-                    where[pair] = group.tolist()
-                elif isinstance(held, list):
-                    held.extend(group.tolist())
-                else:
-                    _hold(where, pair, group.tolist())
+                    self._tally(ab[1] + ch, new + ch, total, group.tolist(), lost, added)
         for j in np.flatnonzero(occurrences > 1).tolist():
             merged_total += self._merge_word(hll[j], ab, new, lost, added, triples)
         # every word rewritten at once (those without `ab` stay as they are)
