@@ -13,7 +13,15 @@ from vlprep.extractors.decode.sampling import sample_times
 from vlprep.extractors.decode.synthetic_video import read_frame_index, write_audio_only, write_index_video
 from vlprep.extractors.decode.video import call_with_timeout, probe_video
 
-BACKENDS = ["decord", "pyav"]
+from vlprep.extractors.decode.video_torchcodec import torchcodec_problem
+
+# torchcodec runs wherever vlprep's test environment is built (`make venv`, `.ci/run`); only on a user's
+# machine without it or its FFmpeg libraries are its cases skipped, with the reason
+TORCHCODEC = pytest.param(
+    "torchcodec",
+    marks=pytest.mark.skipif(torchcodec_problem() is not None, reason=str(torchcodec_problem())),
+)
+BACKENDS = ["decord", "pyav", TORCHCODEC]
 
 # variable frame rate: bursts and gaps (ms precision)
 VFR_TIMES = [0.0, 0.03, 0.1, 0.12, 0.3, 0.31, 0.32, 0.7, 0.75, 1.0, 1.02, 1.5, 1.55, 1.6, 2.2, 2.21]
@@ -121,46 +129,94 @@ def test_long_video_read_in_windows(media, backend):
         assert decoded_indices(reader.get_frames([5, 1100, 7])) == [5, 1100, 7]
 
 
-def test_both_backends_give_the_same_pixels(media):
-    with open_video(media["odd"], backend="decord") as a, open_video(media["odd"], backend="pyav") as b:
-        fa, fb = a.get_frames(range(0, 40, 3)), b.get_frames(range(0, 40, 3))
-    diff = np.abs(fa.astype(int) - fb.astype(int))
-    assert diff.mean() < 0.5 and diff.max() <= 8
+def write_colour_video(path, width, height, pix_fmt, frames=6):
+    """Random colours with gradients: every RGB value the colour conversion can produce, not only the
+    black and white of the index videos."""
+    import av
+
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.options = {"crf": "18"}
+        yy, xx = np.mgrid[:height, :width]
+        for _ in range(frames):
+            noise = rng.integers(0, 256, (height, width, 3))
+            ramp = np.stack([xx * 255 // width, yy * 255 // height, (xx + yy) * 127 // (width + height)], -1)
+            img = ((noise + ramp) // 2).astype(np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(stream.encode())
 
 
-def test_auto_uses_decord_and_falls_back_to_pyav(media, monkeypatch):
+@pytest.mark.parametrize("size", [(96, 64, "yuv420p"), (97, 75, "yuv444p")])
+def test_backends_give_identical_pixels(tmp_path, size):
+    """All three convert YUV to RGB with FFmpeg's swscale at its defaults, so `auto`'s choice does not
+    change stored features: measured equal to the last grey level (docs/video.md)."""
+    width, height, pix_fmt = size
+    path = tmp_path / "colour.mp4"
+    write_colour_video(path, width, height, pix_fmt)
+    backends = ["decord", "pyav"] + (["torchcodec"] if torchcodec_problem() is None else [])
+    frames = {}
+    for backend in backends:
+        with open_video(path, backend=backend) as reader:
+            frames[backend] = reader.get_frames(range(6)).astype(int)
+    assert frames["pyav"].std() > 40  # colourful, not flat
+    for backend in backends[1:]:
+        diff = np.abs(frames[backend] - frames["decord"])
+        assert diff.max() == 0, f"{backend} vs decord: max {diff.max()}, mean {diff.mean():.3f}"
+
+
+def test_auto_takes_the_fastest_backend_and_falls_back(media, monkeypatch):
+    from vlprep.extractors.decode import open as open_module
+    from vlprep.extractors.decode import video_decord, video_pyav, video_torchcodec
+
+    first = "torchcodec" if torchcodec_problem() is None else "pyav"
     with open_video(media["cfr"]) as reader:
-        assert reader.backend == "auto" and reader.active.backend == "decord"
+        assert reader.backend == "auto" and reader.active.backend == first
         assert decoded_indices(reader.get_frames([0, 10])) == [0, 10]
 
-    from vlprep.extractors.decode import video_decord
-
     def broken(self, indices):
-        raise DecodeError("simulated decord failure")
+        raise DecodeError(f"simulated {self.backend} failure")
 
-    monkeypatch.setattr(video_decord.DecordReader, "_read", broken)
+    # each failure hands the rest of the file to the next backend of AUTO_ORDER
+    monkeypatch.setattr(video_torchcodec.TorchCodecReader, "_read", broken)
+    monkeypatch.setattr(video_pyav.PyAVReader, "_read", broken)
     with open_video(media["cfr"]) as reader:
         assert decoded_indices(reader.get_frames([0, 10, 74])) == [0, 10, 74]
-        assert reader.active.backend == "pyav" and "simulated" in reader.fallback_reason
-    with pytest.raises(DecodeError, match="simulated"), open_video(media["cfr"], backend="decord") as reader:
+        assert reader.active.backend == "decord" and "simulated pyav" in reader.fallback_reason
+    monkeypatch.setattr(video_decord.DecordReader, "_read", broken)
+    with pytest.raises(DecodeError, match="simulated decord"), open_video(media["cfr"]) as reader:
+        reader.get_frames([0])
+    with pytest.raises(DecodeError, match="simulated"), open_video(media["cfr"], backend="pyav") as reader:
         reader.get_frames([0])
 
+    # without torchcodec (not installed, or no FFmpeg libraries) auto starts with PyAV
+    monkeypatch.undo()
+    monkeypatch.setattr(open_module, "torchcodec_problem", lambda: "torchcodec is not installed")
+    with open_video(media["cfr"]) as reader:
+        assert reader.active.backend == "pyav"
 
-def test_a_stuck_decoder_times_out(media, monkeypatch):
-    from vlprep.extractors.decode import video_pyav
 
-    monkeypatch.setattr(video_pyav.PyAVReader, "_read", lambda self, idx: time.sleep(30))
-    reader = open_video(media["cfr"], backend="pyav", timeout=0.5)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_stuck_decoder_times_out(media, monkeypatch, backend):
+    from vlprep.extractors.decode import open as open_module
+
+    reader_class = {"decord": "DecordReader", "pyav": "PyAVReader", "torchcodec": "TorchCodecReader"}[backend]
+    monkeypatch.setattr(getattr(open_module, reader_class), "_read", lambda self, idx: time.sleep(30))
+    reader = open_video(media["cfr"], backend=backend, timeout=0.5)
     start = time.monotonic()
     with pytest.raises(DecodeError, match="timed out after 0.5 s"):
         reader.get_frames([0])
     assert time.monotonic() - start < 5
+
+
+def test_timeout_helper():
     with pytest.raises(DecodeError, match="timed out"):
         call_with_timeout(lambda: time.sleep(5), 0.2, "sleeping")
     assert call_with_timeout(lambda: 7, 1.0, "quick") == 7
 
 
-@pytest.mark.parametrize("backend", ["auto", "decord", "pyav"])
+@pytest.mark.parametrize("backend", ["auto", *BACKENDS])
 def test_broken_files_raise_decode_error_with_reason(media, tmp_path, backend):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
@@ -197,3 +253,32 @@ def test_reader_interface_and_errors(media):
             reader.get_frames([75])
     with pytest.raises(ValueError, match="unknown decoder"):
         open_video(media["cfr"], backend="ffmpeg")
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        "sys.modules['torchcodec'] = None",  # not installed: the import fails
+        "import torchcodec._core as core; core.ffmpeg_major_version = None",  # no FFmpeg libraries loaded
+    ],
+)
+def test_decoder_torchcodec_unavailable_is_one_usage_line(tmp_path, breakage):
+    """`--decoder torchcodec` where it cannot run: exit 2, one line naming what to install, before Ray,
+    a model or the store."""
+    import subprocess
+    import sys
+
+    (tmp_path / "videos").mkdir()
+    write_index_video(tmp_path / "videos" / "a.mp4", num_frames=10, fps=10, width=32, height=32)
+    out = tmp_path / "store"
+    args = ["video", str(tmp_path / "videos"), "--out", str(out), "--model", "s3d", "--weights", "random"]
+    code = (
+        f"import sys; {breakage}; sys.argv = ['vlprep', *{args!r}, '--decoder', 'torchcodec']; "
+        "from vlprep.cli import main; main()"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in proc.stderr and len(lines) <= 3, proc.stderr  # click: usage, hint, error
+    assert "--decoder" in lines[-1] and "torchcodec" in lines[-1] and "apt-get install libavcodec" in lines[-1]
+    assert not out.exists()

@@ -33,6 +33,7 @@ KNOWN_ERRORS: tuple[tuple[str, str, int], ...] = (
     ("vlprep.tokenizers.visual.codebook", "CodebookError", USAGE),
     ("vlprep.interop.lxmert_tsv", "TsvFormatError", DATA),
     ("vlprep.pipelines.runner", "PipelineError", DATA),
+    ("vlprep.extractors.decode.errors", "DecoderUnavailableError", USAGE),
     ("vlprep.extractors.decode.errors", "DecodeError", DATA),
     ("vlprep.extractors.video.extractor", "NonFiniteFeaturesError", DATA),
 )

@@ -33,7 +33,14 @@ from .pipeline_options import check_inputs, config_error, pipeline_options, run_
     help="Which frame each sample shows: ffmpeg's fps filter, or the last frame at or before k/fps "
     "(docs/video.md).  [default: the recipe's]",
 )
-@click.option("--decoder", type=click.Choice(DECODERS), default="auto", show_default=True)
+@click.option(
+    "--decoder",
+    type=click.Choice(DECODERS),
+    default="auto",
+    show_default=True,
+    help="Video decoder; auto: torchcodec when installed, else PyAV, falling back per file "
+    "(docs/video.md). torchcodec decodes on NVDEC when --device is CUDA.",
+)
 @click.option(
     "--keep-streams", is_flag=True, help="2d3d: also store the 2D and 3D streams as their own fields."
 )

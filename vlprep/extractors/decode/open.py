@@ -8,81 +8,114 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from vlprep.extractors.decode.errors import DecodeError
-from vlprep.extractors.decode.video import DEFAULT_TIMEOUT, VideoReader, probe_video
+from vlprep.extractors.decode.errors import DecodeError, DecoderUnavailableError
+from vlprep.extractors.decode.video import DEFAULT_TIMEOUT, VideoIndex, VideoMeta, VideoReader, probe_video
 from vlprep.extractors.decode.video_decord import DecordReader
 from vlprep.extractors.decode.video_pyav import PyAVReader
+from vlprep.extractors.decode.video_torchcodec import TorchCodecReader, require_torchcodec, torchcodec_problem
 
-BACKENDS = ("auto", "decord", "pyav")
+BACKENDS = ("auto", "torchcodec", "pyav", "decord")
+# What `auto` tries, fastest first as measured by benchmarks/video_bench.py --decode-only (docs/video.md):
+# torchcodec, then threaded PyAV; decord last (slowest everywhere, and it can spin on damaged files).
+AUTO_ORDER = ("torchcodec", "pyav", "decord")
+
+Factory = Callable[[], VideoReader]
+
+
+def backend_problem(backend: str) -> str | None:
+    """None when `backend` can run here, else why not (one line). Only torchcodec has a library that
+    may be missing: PyAV and decord are dependencies of vlprep."""
+    return torchcodec_problem() if backend == "torchcodec" else None
+
+
+def check_backend(backend: str) -> None:
+    """Raise before any work when `backend` is unknown (ValueError) or cannot run here
+    (DecoderUnavailableError, naming what to install)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown decoder {backend!r}; choose from {', '.join(BACKENDS)}")
+    if backend == "torchcodec":
+        require_torchcodec()
 
 
 class FallbackReader(VideoReader):
-    """`auto`: decord while it works, PyAV from the first decord failure on (for the rest of the file)."""
+    """`auto`: the first backend of AUTO_ORDER that opens the file, and from its first failure on the
+    next one (for the rest of the file). `fallback_reason` says why the ones before were left."""
 
     backend = "auto"
 
-    def __init__(
-        self, primary: VideoReader | None, make_fallback: Callable[[], VideoReader], reason: str = ""
-    ) -> None:
-        self._primary = primary
-        self._make_fallback = make_fallback
-        self._fallback: VideoReader | None = None
-        self.fallback_reason = reason
-        current = primary if primary is not None else self._switch(reason)
-        super().__init__(current.path, current.meta, current.index, current.timeout)
+    def __init__(self, factories: Sequence[tuple[str, Factory]]) -> None:
+        self._pending = list(factories)
+        self._reader: VideoReader | None = None
+        self.fallback_reason = ""
+        reader = self._next_reader()
+        super().__init__(reader.path, reader.meta, reader.index, reader.timeout)
 
     @property
     def active(self) -> VideoReader:
-        if self._fallback is not None:
-            return self._fallback
-        assert self._primary is not None
-        return self._primary
+        assert self._reader is not None
+        return self._reader
+
+    def _next_reader(self) -> VideoReader:
+        reasons = [self.fallback_reason] if self.fallback_reason else []
+        while self._pending:
+            name, make = self._pending.pop(0)
+            try:
+                self._reader = make()
+                self.fallback_reason = "; ".join(reasons)
+                return self._reader
+            except (DecodeError, DecoderUnavailableError, ImportError) as exc:
+                reasons.append(f"{name}: {exc}")
+        raise DecodeError("; ".join(reasons) or "no decoder available")
 
     def _switch(self, reason: str) -> VideoReader:
-        self.fallback_reason = reason
-        if self._primary is not None:
-            self._primary.close()
-            self._primary = None
-        self._fallback = self._make_fallback()
-        return self._fallback
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        self.fallback_reason = "; ".join(r for r in (self.fallback_reason, reason) if r)
+        return self._next_reader()
 
     def get_frames(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        if self._fallback is None:
+        while True:
             try:
                 return self.active.get_frames(indices)
             except DecodeError as exc:
-                self._switch(str(exc))
-        return self.active.get_frames(indices)
+                if not self._pending:
+                    raise
+                self._switch(f"{self.active.backend}: {exc}")
 
     def _read(self, indices: np.ndarray) -> np.ndarray:
         return self.active._read(indices)
 
     def close(self) -> None:
-        for reader in (self._primary, self._fallback):
-            if reader is not None:
-                reader.close()
+        if self._reader is not None:
+            self._reader.close()
+
+
+def _factory(
+    backend: str, path: str, meta: VideoMeta, index: VideoIndex, timeout: float | None, device: str | None
+) -> Factory:
+    if backend == "torchcodec":
+        return lambda: TorchCodecReader(path, meta, index, timeout, device=device)
+    if backend == "pyav":
+        return lambda: PyAVReader(path, meta, index, timeout)
+    return lambda: DecordReader(path, meta, index, timeout)
 
 
 def open_video(
-    path: str | os.PathLike, backend: str = "auto", timeout: float | None = DEFAULT_TIMEOUT
+    path: str | os.PathLike,
+    backend: str = "auto",
+    timeout: float | None = DEFAULT_TIMEOUT,
+    device: str | None = None,
 ) -> VideoReader:
-    """Open a video for frame-exact reading. `backend`: "decord", "pyav", or "auto" (decord, falling
-    back to PyAV when decord cannot open or read the file). Broken files raise DecodeError with a reason."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown decoder {backend!r}; choose from {', '.join(BACKENDS)}")
+    """Open a video for frame-exact reading. `backend`: "torchcodec", "pyav", "decord", or "auto" (the
+    first of AUTO_ORDER that can run here and read the file, falling back to the next on a failure).
+    `device`: where the model runs; torchcodec decodes on that GPU's NVDEC when it is a CUDA device.
+    Broken files raise DecodeError with a reason; a backend asked for by name that cannot run here
+    raises DecoderUnavailableError."""
+    check_backend(backend)
     path = os.fspath(path)
     meta, index = probe_video(path, timeout)
-    if backend == "pyav":
-        return PyAVReader(path, meta, index, timeout)
-    if backend == "decord":
-        return DecordReader(path, meta, index, timeout)
-
-    def make_pyav() -> VideoReader:
-        return PyAVReader(path, meta, index, timeout)
-
-    try:
-        primary: VideoReader | None = DecordReader(path, meta, index, timeout)
-        reason = ""
-    except (DecodeError, ImportError) as exc:
-        primary, reason = None, f"decord: {exc}"
-    return FallbackReader(primary, make_pyav, reason)
+    if backend != "auto":
+        return _factory(backend, path, meta, index, timeout, device)()
+    usable = [b for b in AUTO_ORDER if backend_problem(b) is None]
+    return FallbackReader([(b, _factory(b, path, meta, index, timeout, device)) for b in usable])

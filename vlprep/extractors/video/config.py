@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from vlprep.extractors.decode.errors import DecoderUnavailableError
+from vlprep.extractors.decode.open import BACKENDS as DECODERS
+from vlprep.extractors.decode.open import check_backend
 from vlprep.extractors.decode.sampling import SAMPLING_RULES
 from vlprep.extractors.runtime import PRECISIONS
 
@@ -22,7 +25,6 @@ MODEL_STREAMS: dict[str, tuple[tuple[str, str], ...]] = {
     "s3dg-howto100m": (("s3dg", "s3dg-howto100m"),),
 }
 MODELS = tuple(MODEL_STREAMS)
-DECODERS = ("auto", "decord", "pyav")
 RUNTIME_FIELDS = frozenset({"device", "batch_size", "decoder", "decode_timeout"})
 
 
@@ -65,6 +67,10 @@ class VideoConfig:
         ):
             if getattr(self, name) not in allowed:
                 raise ConfigValueError(name, f"{getattr(self, name)!r} is not one of {', '.join(allowed)}")
+        try:
+            check_backend(self.decoder)  # a decoder asked for by name must load before any work starts
+        except DecoderUnavailableError as exc:
+            raise ConfigValueError("decoder", str(exc)) from None
         if RECIPES[self.recipe].model != self.model:
             raise ConfigValueError(
                 "model", f"recipe {self.recipe} is for model {RECIPES[self.recipe].model}, not {self.model}"

@@ -233,7 +233,8 @@ class VideoExtractor:
     # -- decoding (CPU) -------------------------------------------------------------------------------
 
     def open(self, path: str | os.PathLike) -> VideoReader:
-        return open_video(path, backend=self.decoder, timeout=self.timeout)
+        # torchcodec decodes on this GPU's NVDEC when the model runs on CUDA; the others on the CPU
+        return open_video(path, backend=self.decoder, timeout=self.timeout, device=str(self.device))
 
     def decode_clips(self, path: str | os.PathLike) -> DecodedVideo:
         """Open and plan a video; its `batches()` yield uint8 clip batches of at most `batch_size` clips,
