@@ -23,9 +23,16 @@ Factory = Callable[[], VideoReader]
 
 
 def backend_problem(backend: str) -> str | None:
-    """None when `backend` can run here, else why not (one line). Only torchcodec has a library that
-    may be missing: PyAV and decord are dependencies of vlprep."""
-    return torchcodec_problem() if backend == "torchcodec" else None
+    """None when `backend` can run here, else why not (one line). PyAV is a dependency everywhere;
+    decord only on Linux x86-64 (its only wheels); torchcodec is an extra with system libraries."""
+    if backend == "torchcodec":
+        return torchcodec_problem()
+    if backend == "decord":
+        try:
+            import decord  # noqa: F401
+        except ImportError as exc:
+            return f"decord is not installed ({exc}); it has wheels for Linux x86-64 only"
+    return None
 
 
 def check_backend(backend: str) -> None:
@@ -35,6 +42,8 @@ def check_backend(backend: str) -> None:
         raise ValueError(f"unknown decoder {backend!r}; choose from {', '.join(BACKENDS)}")
     if backend == "torchcodec":
         require_torchcodec()
+    elif backend != "auto" and (problem := backend_problem(backend)) is not None:
+        raise DecoderUnavailableError(problem)
 
 
 class FallbackReader(VideoReader):
@@ -89,6 +98,7 @@ class FallbackReader(VideoReader):
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()
+        super().close()
 
 
 def _factory(

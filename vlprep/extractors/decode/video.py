@@ -6,15 +6,18 @@ times of all frames in presentation order. Both backends are asked for frames by
 frame at t" is the same frame whichever decoder reads it. Frames come back as uint8 RGB [N, H, W, 3] in
 display orientation (rotation metadata applied).
 
-Each decoder call runs in a helper thread bounded by a timeout: decord can spin forever on files whose
-container over-reports the frame count. decord's and PyAV's native calls release the GIL, so the
-caller gets its DecodeError; the stuck native thread itself cannot be killed and is left as a daemon.
+Each decoder call runs on the reader's helper thread, bounded by a timeout: decord can spin forever on
+files whose container over-reports the frame count. decord's, PyAV's and torchcodec's native calls
+release the GIL, so the caller gets its DecodeError; the stuck native thread itself cannot be killed and
+is left as a daemon.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -65,24 +68,55 @@ class VideoIndex:
 
 def call_with_timeout(fn: Callable[[], T], timeout: float | None, what: str) -> T:
     """Run `fn` in a daemon thread; raise DecodeError if it has not returned after `timeout` seconds."""
-    if timeout is None:
-        return fn()
-    box: dict[str, Any] = {}
+    return DecodeThread(f"vlprep-decode:{what}").call(fn, timeout, what, keep=False)
 
-    def target() -> None:
+
+def _serve(jobs: queue.SimpleQueue) -> None:
+    while (job := jobs.get()) is not None:
+        fn, box, done = job
         try:
             box["value"] = fn()
         except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
+        finally:
+            done.set()
 
-    thread = threading.Thread(target=target, name=f"vlprep-decode:{what}", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise DecodeError(f"{what} timed out after {timeout:g} s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+
+class DecodeThread:
+    """One daemon thread that runs a reader's decoder calls in turn, each bounded by a timeout.
+
+    The same thread serves every call of a reader: torch gives each new calling thread its own OpenMP
+    team, which torchcodec's output copies start, and a new thread per call made torchcodec reads
+    1.3-1.5x slower. A call that times out leaves its thread stuck in native code: it is abandoned (it
+    exits if the call ever returns) and the next call starts a fresh one."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._jobs: queue.SimpleQueue | None = None
+
+    def call(self, fn: Callable[[], T], timeout: float | None, what: str, keep: bool = True) -> T:
+        if timeout is None:
+            return fn()
+        if self._jobs is None:
+            self._jobs = queue.SimpleQueue()
+            threading.Thread(target=_serve, args=(self._jobs,), name=self.name, daemon=True).start()
+        box: dict[str, Any] = {}
+        done = threading.Event()
+        self._jobs.put((fn, box, done))
+        finished = done.wait(timeout)
+        if not finished or not keep:
+            self.stop()
+        if not finished:
+            raise DecodeError(f"{what} timed out after {timeout:g} s")
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    def stop(self) -> None:
+        """The thread ends after the call it is running, if any."""
+        if self._jobs is not None:
+            self._jobs.put(None)
+            self._jobs = None
 
 
 def _check_file(path: str) -> None:
@@ -142,7 +176,9 @@ def _probe(path: str) -> tuple[VideoMeta, VideoIndex]:
             elif stream.average_rate:
                 last = 1.0 / float(stream.average_rate)
         duration = float(pts[-1] + last)
-        # decoding one frame proves the codec works and is the only place rotation is exposed
+        # decoding one frame proves the codec works and is the only place rotation is exposed; one
+        # thread: starting the codec's thread pool for one frame took 3-5x the decode itself
+        stream.codec_context.thread_count = 1
         container.seek(0)
         try:
             first = next(container.decode(stream))
@@ -195,6 +231,9 @@ class VideoReader(ABC):
         self.meta = meta
         self.index = index
         self.timeout = timeout
+        # every decoder call of this reader runs on this one thread (opening included)
+        self._calls = DecodeThread(f"vlprep-decode:{os.path.basename(path)}")
+        weakref.finalize(self, self._calls.stop)
 
     @property
     def pts(self) -> np.ndarray:
@@ -216,7 +255,7 @@ class VideoReader(ABC):
                 f"frame index out of range [0, {self.meta.num_frames}): {indices.min()}..{indices.max()}"
             )
         unique, inverse = np.unique(indices, return_inverse=True)
-        frames = call_with_timeout(
+        frames = self._calls.call(
             lambda: self._read(unique),
             self.timeout,
             f"{self.backend} decoding {len(unique)} frames of {self.path}",
@@ -239,8 +278,9 @@ class VideoReader(ABC):
     def _read(self, indices: np.ndarray) -> np.ndarray:
         """Frames for sorted unique indices, uint8 [N, H, W, 3], display orientation."""
 
-    def close(self) -> None:  # noqa: B027 - backends without resources need not override
-        pass
+    def close(self) -> None:
+        """Backends that hold a decoder release it, then call this."""
+        self._calls.stop()
 
     def __enter__(self) -> VideoReader:
         return self

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from vlprep.extractors.decode.errors import DecodeError
-from vlprep.extractors.decode.video import VideoIndex, VideoMeta, VideoReader, call_with_timeout
+from vlprep.extractors.decode.video import VideoIndex, VideoMeta, VideoReader
 
 # decord's and the index's presentation times come from the same container, in seconds.
 PTS_TOLERANCE = 1e-3
@@ -35,7 +35,7 @@ class DecordReader(VideoReader):
             return vr
 
         self._decord = decord
-        self._vr = call_with_timeout(open_and_check, timeout, f"decord opening {path}")
+        self._vr = self._calls.call(open_and_check, timeout, f"decord opening {path}")
 
     def _read(self, indices: np.ndarray) -> np.ndarray:
         try:
@@ -51,3 +51,4 @@ class DecordReader(VideoReader):
 
     def close(self) -> None:
         self._vr = None
+        super().close()

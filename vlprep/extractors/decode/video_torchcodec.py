@@ -12,7 +12,7 @@ import json
 import numpy as np
 
 from vlprep.extractors.decode.errors import DecodeError, DecoderUnavailableError
-from vlprep.extractors.decode.video import VideoIndex, VideoMeta, VideoReader, call_with_timeout
+from vlprep.extractors.decode.video import VideoIndex, VideoMeta, VideoReader
 
 INSTALL_HINT = (
     "pip install 'vlprep[torchcodec]' (torchcodec==0.17.0) and the FFmpeg shared libraries "
@@ -100,7 +100,7 @@ class TorchCodecReader(VideoReader):
             except (RuntimeError, ValueError) as exc:
                 raise DecodeError(f"torchcodec cannot open the file: {str(exc).splitlines()[0]}") from exc
 
-        self._decoder = call_with_timeout(open_decoder, timeout, f"torchcodec opening {path}")
+        self._decoder = self._calls.call(open_decoder, timeout, f"torchcodec opening {path}")
         if self._decoder.metadata.num_frames != meta.num_frames:
             raise DecodeError(
                 f"torchcodec counts {self._decoder.metadata.num_frames} frames, "
@@ -123,3 +123,4 @@ class TorchCodecReader(VideoReader):
 
     def close(self) -> None:
         self._decoder = None
+        super().close()
