@@ -167,21 +167,25 @@ def test_backends_give_identical_pixels(tmp_path, size):
         assert diff.max() == 0, f"{backend} vs decord: max {diff.max()}, mean {diff.mean():.3f}"
 
 
-def test_auto_takes_the_fastest_backend_and_falls_back(media, monkeypatch):
+def test_auto_takes_pyav_and_falls_back_in_order(media, monkeypatch):
     from vlprep.extractors.decode import open as open_module
     from vlprep.extractors.decode import video_decord, video_pyav, video_torchcodec
 
-    first = "torchcodec" if TORCHCODEC_MISSING is None else "pyav"
+    assert open_module.AUTO_ORDER == ("pyav", "torchcodec", "decord")
     with open_video(media["cfr"]) as reader:
-        assert reader.backend == "auto" and reader.active.backend == first
+        assert reader.backend == "auto" and reader.active.backend == "pyav"
         assert decoded_indices(reader.get_frames([0, 10])) == [0, 10]
 
     def broken(self, indices):
         raise DecodeError(f"simulated {self.backend} failure")
 
     # each failure hands the rest of the file to the next backend of AUTO_ORDER
-    monkeypatch.setattr(video_torchcodec.TorchCodecReader, "_read", broken)
     monkeypatch.setattr(video_pyav.PyAVReader, "_read", broken)
+    second = "torchcodec" if TORCHCODEC_MISSING is None else "decord"
+    with open_video(media["cfr"]) as reader:
+        assert decoded_indices(reader.get_frames([0, 10, 74])) == [0, 10, 74]
+        assert reader.active.backend == second and "simulated pyav" in reader.fallback_reason
+    monkeypatch.setattr(video_torchcodec.TorchCodecReader, "_read", broken)
     with open_video(media["cfr"]) as reader:
         assert decoded_indices(reader.get_frames([0, 10, 74])) == [0, 10, 74]
         assert reader.active.backend == "decord" and "simulated pyav" in reader.fallback_reason
@@ -191,11 +195,12 @@ def test_auto_takes_the_fastest_backend_and_falls_back(media, monkeypatch):
     with pytest.raises(DecodeError, match="simulated"), open_video(media["cfr"], backend="pyav") as reader:
         reader.get_frames([0])
 
-    # without torchcodec (not installed, or no FFmpeg libraries) auto starts with PyAV
+    # without torchcodec (not installed, or no FFmpeg libraries) auto goes from PyAV to decord
     monkeypatch.undo()
+    monkeypatch.setattr(video_pyav.PyAVReader, "_read", broken)
     monkeypatch.setattr(open_module, "torchcodec_problem", lambda: "torchcodec is not installed")
     with open_video(media["cfr"]) as reader:
-        assert reader.active.backend == "pyav"
+        assert decoded_indices(reader.get_frames([3])) == [3] and reader.active.backend == "decord"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -284,3 +289,28 @@ def test_decoder_torchcodec_unavailable_is_one_usage_line(tmp_path, breakage):
     error = lines[-1]
     assert "--decoder" in error and "torchcodec" in error and "apt-get install libavcodec" in error
     assert not out.exists()
+
+
+def test_a_reader_decodes_on_one_pooled_thread(media, monkeypatch):
+    """Every decoder call of a reader runs on one worker thread (not a new thread per call, which cost
+    torchcodec 1.3-1.5x), and a closed reader's worker serves the next reader."""
+    import threading
+
+    from vlprep.extractors.decode import video_pyav
+
+    threads = []
+    read = video_pyav.PyAVReader._read
+
+    def recording(self, indices):
+        threads.append(threading.get_ident())
+        return read(self, indices)
+
+    monkeypatch.setattr(video_pyav.PyAVReader, "_read", recording)
+    with open_video(media["cfr"], backend="pyav") as reader:
+        assert decoded_indices(np.concatenate(list(reader.iter_frames(range(75), window=10)))) == list(
+            range(75)
+        )
+    assert len(threads) == 8 and len(set(threads)) == 1 and threads[0] != threading.get_ident()
+    with open_video(media["cfr"], backend="pyav") as reader:
+        reader.get_frames([1])
+    assert threads[-1] == threads[0]

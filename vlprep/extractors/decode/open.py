@@ -14,10 +14,12 @@ from vlprep.extractors.decode.video_decord import DecordReader
 from vlprep.extractors.decode.video_pyav import PyAVReader
 from vlprep.extractors.decode.video_torchcodec import TorchCodecReader, require_torchcodec, torchcodec_problem
 
-BACKENDS = ("auto", "torchcodec", "pyav", "decord")
+BACKENDS = ("auto", "pyav", "torchcodec", "decord")
 # What `auto` tries, fastest first as measured by benchmarks/video_bench.py --decode-only (docs/video.md):
-# torchcodec, then threaded PyAV; decord last (slowest everywhere, and it can spin on damaged files).
-AUTO_ORDER = ("torchcodec", "pyav", "decord")
+# our PyAV reader was as fast as torchcodec at 640x360 and 1.1-1.6x faster at 1280x720 (its FFmpeg's
+# colour conversion is faster than the system FFmpeg 5.1 torchcodec loads); decord last (the slowest
+# everywhere, and it can spin on damaged files). All three give identical pixels.
+AUTO_ORDER = ("pyav", "torchcodec", "decord")
 
 Factory = Callable[[], VideoReader]
 
@@ -117,7 +119,7 @@ def open_video(
     timeout: float | None = DEFAULT_TIMEOUT,
     device: str | None = None,
 ) -> VideoReader:
-    """Open a video for frame-exact reading. `backend`: "torchcodec", "pyav", "decord", or "auto" (the
+    """Open a video for frame-exact reading. `backend`: "pyav", "torchcodec", "decord", or "auto" (the
     first of AUTO_ORDER that can run here and read the file, falling back to the next on a failure).
     `device`: where the model runs; torchcodec decodes on that GPU's NVDEC when it is a CUDA device.
     Broken files raise DecodeError with a reason; a backend asked for by name that cannot run here

@@ -67,56 +67,74 @@ class VideoIndex:
 
 
 def call_with_timeout(fn: Callable[[], T], timeout: float | None, what: str) -> T:
-    """Run `fn` in a daemon thread; raise DecodeError if it has not returned after `timeout` seconds."""
-    return DecodeThread(f"vlprep-decode:{what}").call(fn, timeout, what, keep=False)
+    """Run `fn` on a decode thread; raise DecodeError if it has not returned after `timeout` seconds."""
+    calls = DecodeThread()
+    try:
+        return calls.call(fn, timeout, what)
+    finally:
+        calls.release()
 
 
-def _serve(jobs: queue.SimpleQueue) -> None:
-    while (job := jobs.get()) is not None:
-        fn, box, done = job
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
-        finally:
-            done.set()
+class _Worker:
+    """A daemon thread running the jobs put in its queue, one at a time, for the life of the process.
+    It never exits: a thread ending while Python shuts down can abort the process (torch's per-thread
+    state is torn down through Python, which no longer lets threads in), so idle workers are pooled."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="vlprep-decode", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            fn, box, done = self.jobs.get()
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # re-raised in the caller's thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+
+_idle: list[_Worker] = []
+_idle_lock = threading.Lock()
 
 
 class DecodeThread:
-    """One daemon thread that runs a reader's decoder calls in turn, each bounded by a timeout.
+    """Where a reader's decoder calls run: one worker thread for all of them, each call bounded by a
+    timeout.
 
-    The same thread serves every call of a reader: torch gives each new calling thread its own OpenMP
+    One thread per reader rather than one per call: torch gives each new calling thread its own OpenMP
     team, which torchcodec's output copies start, and a new thread per call made torchcodec reads
-    1.3-1.5x slower. A call that times out leaves its thread stuck in native code: it is abandoned (it
-    exits if the call ever returns) and the next call starts a fresh one."""
+    1.3-1.5x slower. Readers return their worker to a pool when closed. A call that times out leaves
+    its worker stuck in native code: it is abandoned and the next call takes another."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._jobs: queue.SimpleQueue | None = None
+    def __init__(self) -> None:
+        self._worker: _Worker | None = None
 
-    def call(self, fn: Callable[[], T], timeout: float | None, what: str, keep: bool = True) -> T:
+    def call(self, fn: Callable[[], T], timeout: float | None, what: str) -> T:
         if timeout is None:
             return fn()
-        if self._jobs is None:
-            self._jobs = queue.SimpleQueue()
-            threading.Thread(target=_serve, args=(self._jobs,), name=self.name, daemon=True).start()
+        if self._worker is None:
+            with _idle_lock:
+                self._worker = _idle.pop() if _idle else None
+            if self._worker is None:
+                self._worker = _Worker()
         box: dict[str, Any] = {}
         done = threading.Event()
-        self._jobs.put((fn, box, done))
-        finished = done.wait(timeout)
-        if not finished or not keep:
-            self.stop()
-        if not finished:
+        self._worker.jobs.put((fn, box, done))
+        if not done.wait(timeout):
+            self._worker = None  # stuck in `fn`; never handed out again
             raise DecodeError(f"{what} timed out after {timeout:g} s")
         if "error" in box:
             raise box["error"]
         return box["value"]
 
-    def stop(self) -> None:
-        """The thread ends after the call it is running, if any."""
-        if self._jobs is not None:
-            self._jobs.put(None)
-            self._jobs = None
+    def release(self) -> None:
+        """Give the worker back to the pool (it is idle: calls wait for their result)."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            with _idle_lock:
+                _idle.append(worker)
 
 
 def _check_file(path: str) -> None:
@@ -232,8 +250,8 @@ class VideoReader(ABC):
         self.index = index
         self.timeout = timeout
         # every decoder call of this reader runs on this one thread (opening included)
-        self._calls = DecodeThread(f"vlprep-decode:{os.path.basename(path)}")
-        weakref.finalize(self, self._calls.stop)
+        self._calls = DecodeThread()
+        weakref.finalize(self, self._calls.release)
 
     @property
     def pts(self) -> np.ndarray:
@@ -280,7 +298,7 @@ class VideoReader(ABC):
 
     def close(self) -> None:
         """Backends that hold a decoder release it, then call this."""
-        self._calls.stop()
+        self._calls.release()
 
     def __enter__(self) -> VideoReader:
         return self
