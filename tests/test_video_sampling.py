@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from vlprep.extractors.decode.sampling import (
     sample_frames,
     sample_times,
 )
+from vlprep.extractors.decode.video_torchcodec import torchcodec_problem
 from vlprep.extractors.video.combine import combine_2d3d
 
 
@@ -202,6 +204,34 @@ def test_ffmpeg_fps_rule_matches_the_fps_filter(index_videos, video, rate):
     # the floor rule is not ffmpeg's: it differs in phase or count on these videos
     floor_times = sample_times(duration, rate, "floor")
     assert sample_frames(pts, floor_times, rate, "floor").tolist() != got
+
+
+# torchcodec's cases run in CI always; elsewhere they are skipped when it cannot load (test_decode_video.py)
+_TORCHCODEC_MISSING = None if os.environ.get("CI") else torchcodec_problem()
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "decord",
+        "pyav",
+        pytest.param(
+            "torchcodec",
+            marks=pytest.mark.skipif(_TORCHCODEC_MISSING is not None, reason=str(_TORCHCODEC_MISSING)),
+        ),
+    ],
+)
+@pytest.mark.parametrize("rate", [1.0, 16.0, 20.0, 24.0])
+def test_each_decoder_returns_the_fps_filter_frames(index_videos, backend, rate):
+    """Decoded, not only planned: each backend's frames for the ffmpeg-fps plan show the indices that
+    libavfilter's fps filter outputs (29.97 fps with B-frames)."""
+    from vlprep.extractors.decode.synthetic_video import read_frame_index
+
+    path = index_videos["29.97"]
+    with open_video(path, backend=backend) as reader:
+        times = sample_times(reader.meta.duration, rate, "ffmpeg-fps")
+        frames = reader.get_frames(sample_frames(reader.pts, times, rate, "ffmpeg-fps"))
+    assert [read_frame_index(f) for f in frames] == _libavfilter_fps(path, rate)
 
 
 @given(duration=st.floats(0.001, 600), rate=st.sampled_from([1.0, 16.0, 20.0, 24.0, 29.97, 0.5]))
