@@ -91,11 +91,13 @@ heap.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
 import itertools
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -210,13 +212,14 @@ def train_wordpiece(
     merges: list[tuple[str, str]] = []
     if state.pair_count:
         run = state.run_likelihood if criterion == "likelihood" else state.run_frequency
-        merges = run(
-            vocab_size=vocab_size,
-            min_frequency=max(1, min_frequency),
-            max_piece_length=max_piece_length,
-            progress=progress,
-            **({"eps": eps, "min_gain": min_gain} if criterion == "likelihood" else {}),
-        )
+        with _no_cyclic_gc():
+            merges = run(
+                vocab_size=vocab_size,
+                min_frequency=max(1, min_frequency),
+                max_piece_length=max_piece_length,
+                progress=progress,
+                **({"eps": eps, "min_gain": min_gain} if criterion == "likelihood" else {}),
+            )
     return WordPieceVocab(
         tokens=[t for t in state.strings if t is not None],
         special_tokens=state.special_tokens,
@@ -225,6 +228,20 @@ def train_wordpiece(
         prefix=prefix,
         stop="size" if state.n_symbols >= vocab_size else state.stop,
     )
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """The merge loops allocate millions of small containers (heap entries, word lists) and make no
+    reference cycles, so Python's cycle collector only rescans them again and again: about an eighth of
+    the CPU time at 50 MB / 30k pieces. Reference counting still frees everything."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _MergeState:
