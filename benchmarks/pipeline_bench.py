@@ -61,14 +61,19 @@ def _null_batch(record: dict, batch: list) -> list:
 
 
 def null_model_bench(args: argparse.Namespace) -> None:
-    """run_job with an instant model vs a bare StoreWriter loop on the same records."""
+    """run_job with an instant model vs a bare StoreWriter loop on the same records, in rounds: each
+    round runs the bare loop and then the job in every --shard-writes mode, so that a change in the
+    machine's load hits all of them; the medians over the rounds give the ratios."""
     import functools
+    import shutil
+    import statistics
 
     from vlprep.pipelines.inputs import Item
-    from vlprep.pipelines.runner import JobSpec, RunOptions, ray_session, run_job
+    from vlprep.pipelines.runner import SHARD_WRITES, JobSpec, RunOptions, ray_session, run_job
     from vlprep.store import StoreWriter
 
     count = args.items or (200 if args.quick else 3000)
+    rounds = args.rounds or (1 if args.quick else 3)
     rng = np.random.default_rng(0)
     record = {
         "features": rng.standard_normal((36, 2048), dtype=np.float32),
@@ -77,81 +82,78 @@ def null_model_bench(args: argparse.Namespace) -> None:
     }
     items = [Item(f"img/{n:06d}.jpg", f"/data/img/{n:06d}.jpg") for n in range(count)]
     shard = 1000 if not args.quick else 50
-
+    spec = JobSpec(
+        kind="regions",
+        producer={"m": "null"},
+        load_model=functools.partial(_null_model, record),
+        run_batch=_null_batch,
+        decode=None,
+        items_per_call=args.batch_size,
+    )
+    rates: dict[str, list[float]] = {"bare": []}
+    cpu: dict[str, list[float]] = {}
+    main_thread: dict[str, list[float]] = {}
+    chosen: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="vlprep-null-bench-") as tmp:
         root = Path(tmp)
+        # Ray is started once, first, so that the driver's CPU is counted for the jobs alone. Every job
+        # has the default resources (what `vlprep regions` with no flags gets); "auto" is the default.
+        with ray_session(num_cpus=os.cpu_count() or 1):
+            for n in range(rounds):
+                start = time.perf_counter()
+                with StoreWriter(
+                    root / "bare", kind="regions", shard_size=shard, producer={"m": "null"}
+                ) as w:
+                    for item in items:
+                        w.add(item.id, {**record, "path": item.path})
+                rates["bare"].append(count / (time.perf_counter() - start))
+                shutil.rmtree(root / "bare")
+                for mode in SHARD_WRITES:
+                    opts = RunOptions(shard_size=shard, progress=False, shard_writes=mode)
+                    cpu0, thread0 = time.process_time(), time.thread_time()
+                    summary = run_job(spec, items, root / mode, opts)
+                    cpu.setdefault(mode, []).append(1000 * (time.process_time() - cpu0) / count)
+                    main_thread.setdefault(mode, []).append(1000 * (time.thread_time() - thread0) / count)
+                    assert summary["ok"] == count, summary
+                    rates.setdefault(mode, []).append(summary["items_per_s_after_startup"])
+                    chosen[mode], options = summary["shard_writes"], summary["options"]
+                    shutil.rmtree(root / mode)
+                print(f"round {n + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in rates.items()))
 
-        def bare(name: str) -> float:
-            start = time.perf_counter()
-            with StoreWriter(root / name, kind="regions", shard_size=shard, producer={"m": "null"}) as w:
-                for item in items:
-                    w.add(item.id, {**record, "path": item.path})
-            return time.perf_counter() - start
+    def name(mode: str) -> str:
+        return f"defaults (auto: {chosen[mode]} write shards)" if mode == "auto" else f"{mode} write shards"
 
-        spec = JobSpec(
-            kind="regions",
-            producer={"m": "null"},
-            load_model=functools.partial(_null_model, record),
-            run_batch=_null_batch,
-            decode=None,
-            items_per_call=args.batch_size,
-        )
-        cpus = os.cpu_count() or 1
-        bare_before = bare("bare1")
-        runs = {}
-        # Ray is started first, so that the driver's CPU is counted for the job alone
-        with ray_session(num_cpus=cpus):
-            for mode in ("driver", "workers"):
-                run = RunOptions(
-                    workers=2, cpus_per_worker=0.25, shard_size=shard, progress=False, shard_writes=mode
-                )
-                cpu0, thread0 = time.process_time(), time.thread_time()
-                summary = run_job(spec, items, root / f"piped-{mode}", run)
-                cpu, thread = time.process_time() - cpu0, time.thread_time() - thread0
-                assert summary["ok"] == count and summary["shard_writes"] == mode, summary
-                runs[mode] = (summary, cpu, thread)
-        bare_after = bare("bare2")
-
-    bare_rate = count / ((bare_before + bare_after) / 2)
+    bare = statistics.median(rates["bare"])
     rows = [
         {
-            "run": "bare StoreWriter, before",
-            "items": count,
-            "seconds": round(bare_before, 2),
-            "items_per_s": count / bare_before,
+            "run": "bare StoreWriter",
+            "items_per_s (median)": bare,
+            "runs": " ".join(f"{r:.0f}" for r in rates["bare"]),
             "driver_cpu_s_per_1000": "-",
-        },
-        {
-            "run": "bare StoreWriter, after",
-            "items": count,
-            "seconds": round(bare_after, 2),
-            "items_per_s": count / bare_after,
-            "driver_cpu_s_per_1000": "-",
-        },
+        }
     ]
     ratios, values = {}, {}
-    for mode, (summary, cpu, thread) in runs.items():
-        work = summary["seconds"] - summary["startup_seconds"]
-        steady = summary["items_per_s_after_startup"]
+    for mode in SHARD_WRITES:
+        steady = statistics.median(rates[mode])
         rows.append(
             {
-                "run": f"run_job, {mode} write shards, after start-up",
-                "items": count,
-                "seconds": round(work, 2),
-                "items_per_s": steady,
-                "driver_cpu_s_per_1000": round(1000 * cpu / count, 3),
+                "run": f"run_job, {name(mode)}, after start-up",
+                "items_per_s (median)": steady,
+                "runs": " ".join(f"{r:.0f}" for r in rates[mode]),
+                "driver_cpu_s_per_1000": round(statistics.median(cpu[mode]), 3),
             }
         )
-        ratios[f"null model run_job/bare StoreWriter, {mode} write shards (start-up excluded)"] = round(
-            steady / bare_rate, 3
+        ratios[f"null model run_job/bare StoreWriter, {name(mode)} (start-up excluded)"] = round(
+            steady / bare, 3
         )
-        values[f"driver process CPU s per 1000 items, {mode} write shards"] = round(1000 * cpu / count, 3)
-        values[f"driver main thread CPU s per 1000 items, {mode} write shards"] = round(
-            1000 * thread / count, 3
+        values[f"driver process CPU s per 1000 items, {name(mode)}"] = round(statistics.median(cpu[mode]), 3)
+        values[f"driver main thread CPU s per 1000 items, {name(mode)}"] = round(
+            statistics.median(main_thread[mode]), 3
         )
     print(
-        f"{count} records of 36x2048 float32, batch {args.batch_size}, shard {shard}, 2 workers on one node; "
-        f"load {os.getloadavg()[0]:.2f}"
+        f"{count} records of 36x2048 float32, batch {args.batch_size}, shard {shard}, {rounds} rounds, "
+        f"default resources: {options['workers']} worker(s) x {options['cpus_per_worker']:g} CPUs on one "
+        f"node; load {os.getloadavg()[0]:.2f}"
     )
     report("pipeline-null", rows, ratios, values)
 
@@ -259,6 +261,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a few tiny inputs: a smoke run of a few seconds")
     ap.add_argument("--null-model", action="store_true", help="the driver's ceiling with an instant model")
     ap.add_argument("--items", type=int, default=None, help="--null-model: records [default 3000]")
+    ap.add_argument("--rounds", type=int, default=None, help="--null-model: rounds [default 3]")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--images", type=int, default=None)
     ap.add_argument("--size", default=None, help="image size HxW [default: 375x500, --quick 64x80]")

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from vlprep.pipelines.runner import SHARD_WRITES
+
 from .config_file import config_options
 from .output import bars_off, emit_json, quiet_stdout
 
@@ -66,18 +68,19 @@ def _options(f: Callable) -> Callable:
         ),
         click.option(
             "--shard-writes",
-            type=click.Choice(["auto", "driver", "workers"]),
+            type=click.Choice(SHARD_WRITES),
             default="auto",
             show_default=True,
             help="Who writes shard files: the driver, or each model worker into the store directory "
-            "(a filesystem all nodes share); auto: workers when the Ray cluster has more than one node.",
+            "(a filesystem all nodes share); auto: the workers when every one sees the store directory "
+            "(always on one node), else the driver.",
         ),
         click.option(
             "--shard-size",
             default=1000,
             show_default=True,
             type=click.IntRange(min=1),
-            help="Items per committed shard (a crash loses at most one shard of work).",
+            help="Items per committed shard (a crash loses at most one shard of work per worker).",
         ),
         click.option(
             "--dtype",

@@ -9,6 +9,7 @@ in-flight batches all of that is a short loop, and backpressure is exact: at mos
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import math
 import os
@@ -94,7 +95,7 @@ class RunOptions:
     commit_queue: int = 8
     # who writes shard files: "driver", "workers" (each model actor writes complete shards into the
     # store directory, which every node must share; the driver commits them), or "auto" (workers when
-    # the cluster has more than one node)
+    # every actor sees the store directory, which one node always does; else the driver)
     shard_writes: str = "auto"
 
 
@@ -209,6 +210,9 @@ class ModelWorker:
         self._sink: Any = None
         self._held_ids: list[str] = []
         self._held: list[dict] = []
+        # the shard being written on the writer thread, so that the model never waits for a write
+        self._writing: concurrent.futures.Future | None = None
+        self._writer_thread: concurrent.futures.ThreadPoolExecutor | None = None
         try:
             import ray
 
@@ -261,18 +265,24 @@ class ModelWorker:
             ]
             out["shards"] = []
             try:
+                out["shards"] += self._written(wait=False)
                 while len(self._held) >= self._shard_size:
-                    out["shards"].append(self._write(self._shard_size))
+                    # one shard in writing at a time: at most two shards of records in memory
+                    out["shards"] += self._written(wait=True)
+                    self._start_write(self._shard_size)
             except Exception as exc:  # noqa: BLE001 - the driver stops the job; the items stay pending
                 out["write_error"] = _describe(exc)
         return out
 
     def flush(self) -> dict:
-        """Writes the records held for a partial shard (the end of the job)."""
+        """Finishes the shard in writing and writes the records held for a partial shard (the end of the
+        job)."""
         out: dict[str, Any] = {"node": self.node, "shards": []}
         try:
+            out["shards"] += self._written(wait=True)
             if self._held:
-                out["shards"].append(self._write(len(self._held)))
+                self._start_write(len(self._held))
+                out["shards"] += self._written(wait=True)
         except Exception as exc:  # noqa: BLE001 - as in process()
             out["write_error"] = _describe(exc)
         return out
@@ -296,11 +306,23 @@ class ModelWorker:
         self._held.append(stored)
         return Held(measure)
 
-    def _write(self, count: int) -> dict:
-        receipt = self._sink.write(self._held_ids[:count], self._held[:count])
+    def _start_write(self, count: int) -> None:
+        """Writes the first `count` held records as one shard on the writer thread."""
+        if self._writer_thread is None:
+            self._writer_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="vlprep-shard")
+        ids, records = self._held_ids[:count], self._held[:count]
         del self._held_ids[:count], self._held[:count]
+        self._writing = self._writer_thread.submit(self._sink.write, ids, records)
+
+    def _written(self, wait: bool) -> list[dict]:
+        """The receipt of the shard in writing once it is written (waiting for it if `wait`); a failed
+        write raises here."""
+        if self._writing is None or not (wait or self._writing.done()):
+            return []
+        writing, self._writing = self._writing, None
+        receipt = writing.result()
         receipt["node"] = self.node
-        return receipt
+        return [receipt]
 
     def _run(self, good: list[tuple[Item, Any]]) -> dict[str, dict | Failure]:
         try:
@@ -544,9 +566,12 @@ def run_job(
 
 
 def _choose_shard_writes(ray: Any, pool: _Pool, spec: JobSpec, opts: RunOptions, writer: Any) -> str:
-    """ "workers" when asked for (or on a multi-node cluster with "auto") and every actor sees the
-    store's directory; else "driver". Asked for explicitly and impossible: an error."""
-    if opts.shard_writes == "driver" or (opts.shard_writes == "auto" and _cluster(ray)[2] < 2):
+    """ "workers" when asked for, or with "auto", and every actor sees the store's directory; else
+    "driver". Workers writing is the default on one node too: the driver then only commits index rows
+    (about a tenth of its CPU per item), records never cross the object store, and the actors write
+    shards in parallel (benchmarks/pipeline_bench.py --null-model). Asked for explicitly and
+    impossible: an error."""
+    if opts.shard_writes == "driver":
         return "driver"
     args = (writer.sink(), opts.shard_size, spec.record_path, spec.measure)
     if pool.write_shards(*args):
@@ -620,11 +645,11 @@ class _Committer:
                 return
 
     def _commit_shard(self, receipt: dict, measure: float) -> None:
-        """A shard a worker wrote: its index rows in one transaction."""
+        """A shard a worker wrote: its index rows in one transaction. (Its items already moved the
+        progress bar when they came back from the model.)"""
         self.writer.commit_written(receipt)
         self.tally.ok += len(receipt["ids"])
         self.tally.measure += measure
-        self._advance(len(receipt["ids"]))
 
     def _commit(self, items: list[Item], outcomes: list) -> None:
         from vlprep.store import ItemError
@@ -633,7 +658,9 @@ class _Committer:
         done = 0
         for item, outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, Held):
-                continue  # committed with its worker's shard
+                # counted as done now, committed with its worker's shard: the bar moves item by item
+                done += 1
+                continue
             if not isinstance(outcome, Failure):
                 record = dict(outcome)
                 if spec.record_path:
