@@ -80,7 +80,7 @@ def _options(f: Callable) -> Callable:
             default=1000,
             show_default=True,
             type=click.IntRange(min=1),
-            help="Items per committed shard (a crash loses at most one shard of work per worker).",
+            help="Items per committed shard (a crash loses at most about two shards of work per worker).",
         ),
         click.option(
             "--dtype",
