@@ -13,9 +13,13 @@
 #   2. video: `vlprep video` vs the bare extractor loop, s3d fp16, 16 videos 640x360 (goal >= 0.9x)
 #   3. decoding: our reader per backend vs the fastest raw decoder on the same frames, 640x360 and 720p
 #   4. the driver's ceiling: run_job with a null model vs a bare StoreWriter, on the machine's cores
-#   5. image decoding: JPEG decode + resize images/s per core, PIL vs torchvision, and nvjpeg on the GPU
-# Worst case 4 x 105 + 40 s: the step limits keep the whole run under 8 minutes even if every step
-# hangs; on an H100/H200 the steps should take about 1.5, 1, 1.5, 0.5 and 0.3 minutes.
+#      (default options, then each --shard-writes mode; 2 rounds)
+#   5. nvjpeg: the bare extractor loop vs `vlprep regions --image-decode gpu` (the model actor decodes
+#      the JPEG files on its GPU) on 256 files, and nvjpeg's pixel difference from PIL
+#   6. image decoding: JPEG decode + resize images/s per core, PIL vs torchvision, and nvjpeg on the GPU
+# Worst case 105 + 90 + 105 + 60 + 75 + 40 s = 7.9 minutes: the step limits keep the whole run under 8
+# minutes even if every step hangs; on an H100/H200 the steps should take about 1.5, 1, 1.5, 0.5, 0.8
+# and 0.3 minutes. In --smoke mode (no CUDA) step 5 checks the refusal and the decode path on the CPU.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -31,6 +35,7 @@ if [ "$SMOKE" = 1 ]; then
   VIDEO=(--quick)
   DECODE=(--quick --decode-only)
   NULL=(--quick)
+  NVJPEG=(--quick --images 4)
   IMAGE=(--quick)
   LIMIT=240
 else
@@ -38,7 +43,8 @@ else
   REGIONS=(--images 384 --size 480x640 --precision bf16 --boxes 36 --batch-size 32)
   VIDEO=(--device cuda --precision fp16 --videos 16)
   DECODE=(--decode-only --repeat 2)
-  NULL=(--items 5000)
+  NULL=(--items 3000 --rounds 2)
+  NVJPEG=(--device cuda --images 256 --size 480x640 --precision bf16 --boxes 36 --batch-size 32)
   IMAGE=(--device cuda)
   LIMIT=105
 fi
@@ -60,9 +66,14 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,dri
 echo "load $(cut -d' ' -f1-3 /proc/loadavg), cpus $(nproc)"
 
 step regions "$PY" benchmarks/pipeline_bench.py --regions --fused-convs --device "$DEVICE" "${REGIONS[@]}"
-step video "$PY" benchmarks/pipeline_bench.py --video "${VIDEO[@]}"
+SHORT=$LIMIT
+[ "$SMOKE" = 1 ] || SHORT=90
+LIMIT=$SHORT step video "$PY" benchmarks/pipeline_bench.py --video "${VIDEO[@]}"
 step decode "$PY" benchmarks/video_bench.py "${DECODE[@]}"
-step driver "$PY" benchmarks/pipeline_bench.py --null-model "${NULL[@]}"
+[ "$SMOKE" = 1 ] || SHORT=60
+LIMIT=$SHORT step driver "$PY" benchmarks/pipeline_bench.py --null-model "${NULL[@]}"
+[ "$SMOKE" = 1 ] || SHORT=75
+LIMIT=$SHORT step nvjpeg "$PY" benchmarks/pipeline_bench.py --regions --image-decode gpu "${NVJPEG[@]}"
 LIMIT=40 step image "$PY" benchmarks/image_decode_bench.py "${IMAGE[@]}"
 
 echo "== summary (device $DEVICE)"

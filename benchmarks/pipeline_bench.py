@@ -2,7 +2,8 @@
 
     python benchmarks/pipeline_bench.py [--quick]            # every comparison below
     python benchmarks/pipeline_bench.py --regions [--device cuda] [--images N] [--size HxW]
-    python benchmarks/pipeline_bench.py --null-model [--items N]
+    python benchmarks/pipeline_bench.py --regions --image-decode gpu --device cuda [...]
+    python benchmarks/pipeline_bench.py --null-model [--items N] [--rounds R]
     python benchmarks/pipeline_bench.py --video [--device cuda --precision fp16] [--videos N]
 
 Regions (default): the bare loop decodes each image and calls RegionExtractor.extract batch by batch in
@@ -12,10 +13,19 @@ chosen from the machine). Ratios are pipeline throughput / bare throughput, once
 start + the worker's model load, as the run summary measures it) and once including it. Model
 construction is excluded from the bare loop.
 
+--image-decode gpu (with --regions): the pipeline run is `vlprep regions --image-decode gpu` (the model
+actor decodes the JPEG files with nvjpeg) instead of the defaults, and nvjpeg's pixel difference from PIL
+on the same files is reported. Without CUDA it prints the job's refusal and runs the actor's decode path
+on the CPU against PIL.
+
 --null-model: the driver's own ceiling. A model that returns a constant 36 x 2048 float32 record at once,
-through run_job (Ray actors, the object store, the commit thread, shards), against a bare StoreWriter loop
-adding the same records (before and after; the mean is the baseline). Also the driver's CPU seconds per
-1,000 items: the whole driver process (its commit thread included) and its main thread alone.
+through run_job with its DEFAULT options (the headline row; --shard-writes auto) and then with each
+--shard-writes mode, against a bare StoreWriter loop adding the same records. Each round runs all four;
+the medians over the rounds (--rounds, default 3) give the ratios, so that the machine's load changing
+during the run hits every mode. Also the driver's CPU seconds per 1,000 items for each mode: the whole
+driver process (its commit thread included) and its main thread alone. About a minute:
+
+    python benchmarks/pipeline_bench.py --null-model
 
 --video: `vlprep video` with default resources (the actor decodes on its prefetch thread while the model
 embeds) against the bare loop of VideoExtractor.extract_file (decode, then embed, video after video) on
@@ -37,6 +47,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import report  # noqa: E402
+
+from vlprep.extractors.regions.config import IMAGE_DECODES  # noqa: E402
 
 
 def make_images(root: Path, count: int, h: int, w: int) -> list[Path]:
@@ -276,6 +288,13 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
     ap.add_argument("--boxes", default="10-100", help="--regions: boxes per image (36 or 10-100)")
     ap.add_argument(
+        "--image-decode",
+        default="cpu",
+        choices=IMAGE_DECODES,
+        help="--regions: gpu runs `vlprep regions --image-decode gpu` instead of the defaults (nvjpeg in "
+        "the model actor) and reports its pixel difference from PIL",
+    )
+    ap.add_argument(
         "--fused-convs", action="store_true", help="--regions: also the bare extractor with fused_convs"
     )
     args = ap.parse_args()
@@ -302,8 +321,17 @@ def regions_bench(args: argparse.Namespace) -> None:
         sizes = dict(min_size=64, max_size=96, boxes=(2, 4), rpn_pre_nms=100, rpn_post_nms=8)
     else:
         sizes = dict(min_size=600, max_size=1000, boxes=boxes, rpn_pre_nms=6000, rpn_post_nms=300)
-    options = RegionConfig(weights="random", device=args.device, precision=args.precision, **sizes)
+    options = RegionConfig(
+        weights="random",
+        device=args.device,
+        precision=args.precision,
+        image_decode=args.image_decode,
+        **sizes,
+    )
     cuda = args.device.startswith("cuda")
+    gpu_decode = args.image_decode == "gpu"
+    if gpu_decode and not cuda:
+        return nvjpeg_without_cuda(args, options)
     threads = torch.get_num_threads()
     cpus = os.cpu_count() or 1
     # The job's default resources: what a user who gives no flags gets (fill_cluster).
@@ -349,6 +377,7 @@ def regions_bench(args: argparse.Namespace) -> None:
         bare_after = bare_loop()
         bare_s = (bare_before + bare_after) / 2
         fused = fused_check(extractor, images, args, bare_loop) if args.fused_convs else None
+        decoded = decoder_difference(paths, args.device) if gpu_decode else None
 
     bare = count / bare_s
     piped_warm = summary["items_per_s_after_startup"]
@@ -367,7 +396,7 @@ def regions_bench(args: argparse.Namespace) -> None:
             "img_per_s": count / bare_after,
         },
         {
-            "run": "vlprep regions (defaults)",
+            "run": "vlprep regions --image-decode gpu" if gpu_decode else "vlprep regions (defaults)",
             "images": count,
             "seconds": summary["seconds"],
             "img_per_s": piped_all,
@@ -385,25 +414,69 @@ def regions_bench(args: argparse.Namespace) -> None:
         f"{ {k: summary['options'][k] for k in ('workers', 'cpus_per_worker', 'threads_per_worker')} }, "
         f"load {os.getloadavg()[0]:.2f}"
     )
+    run_name = "regions --image-decode gpu" if gpu_decode else "regions defaults"
     ratios = {
-        "regions defaults pipeline/bare extractor (start-up excluded)": piped_warm / bare,
-        "regions defaults pipeline/bare extractor (start-up included)": piped_all / bare,
+        f"{run_name} pipeline/bare extractor (start-up excluded)": piped_warm / bare,
+        f"{run_name} pipeline/bare extractor (start-up included)": piped_all / bare,
     }
     values = {
         f"regions bare extractor img/s ({args.device}, {args.precision})": round(bare, 3),
         "regions pipeline img/s after start-up": piped_warm,
         "regions pipeline start-up s": summary["startup_seconds"],
     }
+    if decoded is not None:
+        values.update(decoded)
     if fused is not None:
         ratios["fused_convs/plain bare extractor"] = fused["ratio"]
         values["fused_convs max abs feature difference"] = fused["max_diff"]
         values["fused_convs on"] = float(fused["on"])
     report(
-        "pipeline",
+        "pipeline-nvjpeg" if gpu_decode else "pipeline",
         rows,
         {k: round(v, 3) if math.isfinite(v) else v for k, v in ratios.items()},
         values,
     )
+
+
+def decoder_difference(paths: list[Path], device: str) -> dict[str, float]:
+    """The actor's decode under --image-decode gpu (`decode_jpegs` on `device`) against the CPU tasks'
+    `decode_image` (PIL), on the benchmark's JPEG files: largest and mean difference in grey levels."""
+    from vlprep.extractors.decode.image import decode_image, decode_jpegs
+
+    datas = [p.read_bytes() for p in paths]
+    diffs = [
+        np.abs(a.astype(np.int16) - decode_image(d).astype(np.int16))
+        for a, d in zip(decode_jpegs(datas, device), datas, strict=True)
+    ]
+    where = "nvjpeg" if device.startswith("cuda") else "torchvision on the CPU"
+    largest, mean = max(int(d.max()) for d in diffs), float(np.mean([d.mean() for d in diffs]))
+    print(
+        f"decode_jpegs({device}) vs PIL on {len(datas)} files: max |diff| {largest}, mean {mean:.3f} levels"
+    )
+    return {
+        f"{where} vs PIL max abs pixel difference": largest,
+        f"{where} vs PIL mean abs pixel difference": round(mean, 4),
+    }
+
+
+def nvjpeg_without_cuda(args: argparse.Namespace, options) -> None:
+    """--image-decode gpu on a machine without CUDA (gpu_check.sh --smoke): what can run does. The job
+    is refused before Ray starts (the message is printed), and the actor's decode path runs on the CPU
+    against PIL."""
+    from vlprep.pipelines.config import ConfigError
+    from vlprep.pipelines.regions import check_image_decode
+
+    try:
+        check_image_decode(options.replace(device=None), local=True)  # no --device: the CUDA check
+        refusal = None
+    except ConfigError as exc:
+        refusal = str(exc)
+    print(f"--image-decode gpu on {args.device}: {'refused: ' + refusal if refusal else 'accepted'}")
+    with tempfile.TemporaryDirectory(prefix="vlprep-nvjpeg-bench-") as tmp:
+        paths = make_images(Path(tmp), args.images or 4, 48, 64)
+        values = decoder_difference(paths, "cpu")
+    values["refused before Ray without CUDA"] = float(refusal is not None)
+    report("pipeline-nvjpeg", [], {}, values)
 
 
 def fused_check(extractor, images: list, args: argparse.Namespace, bare_loop) -> dict:

@@ -6,6 +6,7 @@ import click
 
 from vlprep.extractors.regions.config import (
     CHANNEL_ORDERS,
+    IMAGE_DECODES,
     POLICIES,
     RESIZE_ALIASES,
     RESIZE_MODES,
@@ -99,6 +100,14 @@ FROM_RECIPE = "  [default: the recipe's]"
     "--device", default=None, help="cpu, cuda, cuda:1  [default: cuda with --gpus-per-worker, else cpu]."
 )
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
+@click.option(
+    "--image-decode",
+    type=click.Choice(IMAGE_DECODES),
+    default="cpu",
+    show_default=True,
+    help="Where JPEG files are decoded: in Ray CPU tasks, or by each model worker on its GPU (nvjpeg) for "
+    "nodes with few CPUs per GPU; other formats are always decoded on the CPU.",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of --weights random.")
 @click.option(
     "--batch-size", default=8, show_default=True, type=click.IntRange(min=1), help="Images per model call."

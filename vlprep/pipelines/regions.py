@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +50,6 @@ def load_given_boxes(path: str | Path) -> dict[str, np.ndarray]:
     return out
 
 
-
-
 def check_region_options(config: RegionConfig) -> None:
     """What can be checked without a model: the weights file, and a box count the proposals can give
     (the selection keeps at most --rpn-post-nms boxes, so --boxes 1000 with 300 proposals would
@@ -64,6 +63,27 @@ def check_region_options(config: RegionConfig) -> None:
     check_weights(config.weights)
 
 
+def check_image_decode(config: RegionConfig, local: bool) -> None:
+    """`image_decode="gpu"` decodes on the model's GPU: the model must be on CUDA, and a job that starts
+    its own Ray (`local`) must find CUDA on this machine. Checked before Ray starts; on a cluster the
+    workers' devices are checked when they load the model."""
+    if config.image_decode != "gpu":
+        return
+    if config.device is not None and not str(config.device).startswith("cuda"):
+        raise ConfigError(
+            f"--image-decode gpu decodes on the model's GPU, but the model runs on {config.device}; "
+            "use --device cuda (or --gpus-per-worker 1), or --image-decode cpu"
+        )
+    if local:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                "--image-decode gpu needs a CUDA GPU, and torch sees none on this machine; "
+                "use --image-decode cpu"
+            )
+
+
 @dataclass
 class _Model:
     extractor: Any
@@ -75,6 +95,10 @@ def load_model(config: RegionConfig, given_boxes: str | None = None) -> _Model:
     from vlprep.extractors.regions import RegionExtractor
 
     extractor = RegionExtractor.from_config(config)
+    if config.image_decode == "gpu" and extractor.device.type != "cuda":
+        raise ValueError(
+            f"--image-decode gpu needs the model on a CUDA device; this worker has {extractor.device}"
+        )
     given = sha = None
     if given_boxes:
         given, sha = load_given_boxes(given_boxes), file_sha256(given_boxes)
@@ -93,6 +117,10 @@ def describe(model: _Model) -> dict:
         producer["overrides"] = overrides_of(config)
     if model.given_sha256:
         producer["given_boxes_sha256"] = model.given_sha256
+    if config is not None and config.image_decode != "cpu":
+        # nvjpeg and libjpeg-turbo may differ by a grey level here and there: a store keeps one decoder.
+        # Not recorded for "cpu", so that stores made before the option resume.
+        producer["image_decode"] = f"{config.image_decode} (nvjpeg through torchvision.io.decode_jpeg)"
     for key in ("object_names", "attribute_names"):
         names = getattr(model.extractor, key, None)
         if names:
@@ -103,14 +131,29 @@ def describe(model: _Model) -> dict:
 DECODE_TIMEOUT_S = 60.0  # a photo decodes in well under a second; this only stops what never returns
 
 
-def decode(item: Item) -> np.ndarray:
+@dataclass(frozen=True)
+class EncodedJpeg:
+    """A JPEG file's bytes, for the model actor to decode on its GPU (`image_decode="gpu"`)."""
+
+    data: bytes
+
+
+def decode(item: Item, on_gpu: bool = False) -> np.ndarray | EncodedJpeg:
+    """The item's pixels (RGB uint8), or with `on_gpu` its bytes when they are a JPEG the GPU decodes as
+    the CPU would (`jpeg_for_device`); any other file is decoded here, per item."""
     from vlprep.corpora.webdataset import media_source
     from vlprep.extractors.decode.errors import DecodeError
-    from vlprep.extractors.decode.image import decode_image
+    from vlprep.extractors.decode.image import decode_image, jpeg_for_device
 
     source = media_source(item.path)  # a tar member's bytes, read in place
     if not isinstance(source, bytes):
         check_regular_file(source)
+    if on_gpu:
+        if not isinstance(source, bytes):
+            with open(source, "rb") as fh:
+                source = fh.read()
+        if jpeg_for_device(source):
+            return EncodedJpeg(source)
     try:
         with deadline(DECODE_TIMEOUT_S, f"decoding {item.path}"):
             return decode_image(source)
@@ -129,15 +172,41 @@ def _as_record(record: dict) -> dict:
     return out
 
 
-def run_batch(model: _Model, batch: list[tuple[Item, np.ndarray]]) -> list[dict | Failure]:
+def _decode_on_device(model: _Model, batch: list[tuple[Item, Any]]) -> list[tuple[Item, Any]]:
+    """The batch with its EncodedJpeg payloads decoded on the model's device, all at once; a file that
+    does not decode there is decoded on the CPU, and one that fails both is a Failure("decode")."""
+    from vlprep.extractors.decode.errors import DecodeError
+    from vlprep.extractors.decode.image import decode_image, decode_jpegs
+
+    encoded = [n for n, (_, payload) in enumerate(batch) if isinstance(payload, EncodedJpeg)]
+    if not encoded:
+        return batch
+    out = list(batch)
+    decoded = decode_jpegs([batch[n][1].data for n in encoded], str(model.extractor.device))
+    for n, pixels in zip(encoded, decoded, strict=True):
+        item, payload = batch[n]
+        if isinstance(pixels, DecodeError):
+            try:
+                pixels = decode_image(payload.data)
+            except DecodeError as exc:
+                pixels = Failure("decode", f"DecodeError: {str(exc).replace('<bytes>', item.path, 1)}")
+        out[n] = (item, pixels)
+    return out
+
+
+def run_batch(model: _Model, batch: list[tuple[Item, Any]]) -> list[dict | Failure]:
+    batch = _decode_on_device(model, batch)
     results: list[dict | Failure | None] = [None] * len(batch)
-    todo = list(range(len(batch)))
+    for n, (_, pixels) in enumerate(batch):
+        if isinstance(pixels, Failure):
+            results[n] = pixels
+    todo = [n for n in range(len(batch)) if results[n] is None]
     given = None
     if model.given is not None:
-        todo = [n for n in todo if batch[n][0].id in model.given]
-        for n in range(len(batch)):
+        for n in todo:
             if batch[n][0].id not in model.given:
                 results[n] = Failure("input", "no given boxes for this id")
+        todo = [n for n in todo if batch[n][0].id in model.given]
         given = [model.given[batch[n][0].id] for n in todo]
     if todo:
         records = model.extractor.extract([batch[n][1] for n in todo], given_boxes=given)
@@ -186,7 +255,7 @@ def regions_job(config: RegionConfig, batch_size: int = 8, given_boxes: str | No
         producer=None,
         load_model=functools.partial(load_model, config, given_boxes),
         run_batch=run_batch,
-        decode=decode,
+        decode=functools.partial(decode, on_gpu=config.image_decode == "gpu"),
         describe=describe,
         items_per_call=batch_size,
         unit="img",
@@ -205,6 +274,7 @@ def run_regions(
     run summary. Python form of `vlprep regions` (`config`: see RegionConfig and recipes.py)."""
     config = config or RegionConfig()
     check_region_options(config)  # bad options fail here, not after Ray has built a model
+    check_image_decode(config, local=not ((run and run.address) or os.environ.get("RAY_ADDRESS")))
     job = regions_job(config, batch_size, given_boxes)
     items = list_items(inputs, IMAGE_EXTENSIONS)
     summary = run_job(job, items, out, cpu_only(run, config.device))

@@ -103,3 +103,58 @@ def decode_image(source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         except Exception as exc:
             raise DecodeError(f"{name}: cannot convert mode {img.mode} to RGB: {exc}") from exc
     return np.ascontiguousarray(rgb)
+
+
+# -- JPEG decoding on a GPU (regions --image-decode gpu) -------------------------------------------------
+
+_JPEG_END = b"\xff\xd9"  # EOI: a JPEG cut short lacks it (in entropy-coded data 0xFF is always escaped)
+
+
+def jpeg_for_device(data: bytes, max_pixels: int = MAX_PIXELS) -> bool:
+    """Whether `decode_jpegs(..., device)` gives for these file bytes what `decode_image` gives, up to
+    the two decoders' rounding: a complete JPEG in YCbCr or grayscale, within `max_pixels`, without an
+    EXIF rotation (torchvision applies none on a GPU). Reads the header only. Everything else (PNG,
+    CMYK, rotated, truncated, not an image) is decoded by `decode_image` on the CPU, which also says
+    why a file is bad."""
+    if not data.startswith(b"\xff\xd8") or not data.rstrip(b"\x00\r\n").endswith(_JPEG_END):
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            width, height = img.size
+            rotated = img.getexif().get(0x0112, 1) not in (0, 1)
+    except Exception:  # noqa: BLE001 - unreadable here: decode_image gives the reason
+        return False
+    small = 0 < width * height <= max_pixels
+    return img.format == "JPEG" and img.mode in ("RGB", "L") and small and not rotated
+
+
+def decode_jpegs(datas: list[bytes], device: str) -> list[np.ndarray | DecodeError]:
+    """JPEG file bytes (checked with `jpeg_for_device`) -> RGB uint8 arrays [H, W, 3] in host memory,
+    decoded by torchvision's `decode_jpeg` on `device` (nvjpeg on CUDA, libjpeg-turbo on the CPU), all
+    at once where the batch decodes, else one by one; a file that does not decode is its DecodeError."""
+    import torch
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    def run(batch: list[bytes]) -> list[np.ndarray]:
+        tensors = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data in batch]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torchvision 0.29 marks its image decoding deprecated
+            images = decode_jpeg(tensors, mode=ImageReadMode.RGB, device=device)
+        return [np.ascontiguousarray(image.permute(1, 2, 0).cpu().numpy()) for image in images]
+
+    if not datas:
+        return []
+    try:
+        return list(run(datas))
+    except RuntimeError:
+        out: list[np.ndarray | DecodeError] = []
+        for data in datas:
+            try:
+                out.extend(run([data]))
+            except RuntimeError as exc:
+                # torchvision's message is "decode_jpeg, <source file>:<line>, <reason>"
+                reason = str(exc).strip().splitlines()[0].rsplit(", ", 1)[-1] if str(exc).strip() else ""
+                out.append(DecodeError(f"JPEG decoding on {device} failed: {reason or type(exc).__name__}"))
+        return out

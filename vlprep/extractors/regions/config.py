@@ -19,6 +19,9 @@ RESIZE_ALIASES = {"cv2": "caffe", "pil": "detectron2"}
 # "bgr": what the weights were trained on (Caffe). "rgb": RGB pixels into the BGR weights, as the Hugging
 # Face LXMERT demo does on its local-file path; only on request, to reproduce that demo's files.
 CHANNEL_ORDERS = ("bgr", "rgb")
+# Where the regions job decodes JPEG files: "cpu" (Ray CPU tasks, every format) or "gpu" (the model
+# actor, with nvjpeg on its GPU, for nodes with few CPUs per GPU; other formats still decode on the CPU).
+IMAGE_DECODES = ("cpu", "gpu")
 WEIGHTS_FORMATS = ("auto", "d2", "hf", "milvlg", "random")
 RPN_ORDERS = ("caffe", "d2")
 # airsplay's `np.arange(0.3, 1.0, 0.1)`, value for value (0.30000000000000004, ...).
@@ -42,6 +45,8 @@ RUNTIME_FIELDS = frozenset(
         "fold_bn",
         "batched_rpn",
         "fused_convs",
+        # recorded by the regions job itself, and only when "gpu" (pipelines/regions.py: describe)
+        "image_decode",
     }
 )
 
@@ -132,6 +137,7 @@ class RegionConfig:
     batched_rpn: bool | None = None
     tf32: bool = False
     fused_convs: bool = False
+    image_decode: str = "cpu"  # the regions job's JPEG decoding: IMAGE_DECODES
     # provenance: the recipe these values started from (None: built by hand)
     recipe: str | None = None
 
@@ -152,6 +158,7 @@ class RegionConfig:
         choice("channel_order", CHANNEL_ORDERS)
         choice("weights_format", WEIGHTS_FORMATS)
         choice("precision", PRECISIONS)
+        choice("image_decode", IMAGE_DECODES)
         if self.rpn_order is not None:
             choice("rpn_order", RPN_ORDERS)
         if (self.weights == "random") != (self.weights_format == "random") and self.weights_format != "auto":
