@@ -25,7 +25,10 @@ the medians over the rounds (--rounds, default 3) give the ratios, so that the m
 during the run hits every mode. Also the driver's CPU seconds per 1,000 items for each mode: the whole
 driver process (its commit thread included) and its main thread alone. About a minute:
 
-    python benchmarks/pipeline_bench.py --null-model
+    python benchmarks/pipeline_bench.py --null-model [--dir /dev/shm]
+
+The stores go to the temp dir; where other work shares the disk, fsync times swing the bare loop by 3x
+from run to run, and `--dir /dev/shm` measures the pipeline's own cost without the disk.
 
 --video: `vlprep video` with default resources (the actor decodes on its prefetch thread while the model
 embeds) against the bare loop of VideoExtractor.extract_file (decode, then embed, video after video) on
@@ -106,7 +109,7 @@ def null_model_bench(args: argparse.Namespace) -> None:
     cpu: dict[str, list[float]] = {}
     main_thread: dict[str, list[float]] = {}
     chosen: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="vlprep-null-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="vlprep-null-bench-", dir=args.dir) as tmp:
         root = Path(tmp)
         # Ray is started once, first, so that the driver's CPU is counted for the jobs alone. Every job
         # has the default resources (what `vlprep regions` with no flags gets); "auto" is the default.
@@ -163,7 +166,8 @@ def null_model_bench(args: argparse.Namespace) -> None:
             statistics.median(main_thread[mode]), 3
         )
     print(
-        f"{count} records of 36x2048 float32, batch {args.batch_size}, shard {shard}, {rounds} rounds, "
+        f"{count} records of 36x2048 float32 into {args.dir or tempfile.gettempdir()}, "
+        f"batch {args.batch_size}, shard {shard}, {rounds} rounds, "
         f"default resources: {options['workers']} worker(s) x {options['cpus_per_worker']:g} CPUs on one "
         f"node; load {os.getloadavg()[0]:.2f}"
     )
@@ -274,6 +278,12 @@ def main() -> None:
     ap.add_argument("--null-model", action="store_true", help="the driver's ceiling with an instant model")
     ap.add_argument("--items", type=int, default=None, help="--null-model: records [default 3000]")
     ap.add_argument("--rounds", type=int, default=None, help="--null-model: rounds [default 3]")
+    ap.add_argument(
+        "--dir",
+        default=None,
+        help="--null-model: where the stores are written [default: the temp dir]; /dev/shm (no disk) "
+        "separates the pipeline's own cost from a busy disk's",
+    )
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--images", type=int, default=None)
     ap.add_argument("--size", default=None, help="image size HxW [default: 375x500, --quick 64x80]")

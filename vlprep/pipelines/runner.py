@@ -213,12 +213,13 @@ class ModelWorker:
         # the shard being written on the writer thread, so that the model never waits for a write
         self._writing: concurrent.futures.Future | None = None
         self._writer_thread: concurrent.futures.ThreadPoolExecutor | None = None
-        try:
+        self.node = "local"  # outside Ray (direct use), the node is just this process
+        with contextlib.suppress(ImportError):
             import ray
 
-            self.node = ray.get_runtime_context().get_node_id()
-        except Exception:  # noqa: BLE001 - outside Ray (direct use), the node is just this process
-            self.node = "local"
+            # asking an uninitialised Ray for its context would start a local Ray
+            if ray.is_initialized():
+                self.node = ray.get_runtime_context().get_node_id()
 
     def ready(self) -> str:
         return self.node
