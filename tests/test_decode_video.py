@@ -317,3 +317,21 @@ def test_a_reader_decodes_on_one_pooled_thread(media, monkeypatch):
     with open_video(media["cfr"], backend="pyav") as reader:
         reader.get_frames([1])
     assert threads[-1] == threads[0]
+
+
+@pytest.mark.skipif(TORCHCODEC_MISSING is not None, reason=str(TORCHCODEC_MISSING))
+def test_torchcodec_on_cuda_or_back_on_the_cpu(media, monkeypatch):
+    """With a CUDA model device torchcodec decodes on NVDEC; where CUDA cannot decode (here: no GPU)
+    the reader opens on the CPU instead, says why, and the frames are the same."""
+    import torch
+
+    from vlprep.extractors.decode import video_torchcodec
+
+    assert video_torchcodec.decode_device("cpu") == "cpu" and video_torchcodec.decode_device(None) == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert video_torchcodec.decode_device("cuda") == expected
+    monkeypatch.setattr(video_torchcodec, "decode_device", lambda device: "cuda")  # as if a GPU were seen
+    with open_video(media["vfr"], backend="torchcodec", device="cuda") as reader:
+        assert decoded_indices(reader.get_frames(range(len(reader)))) == list(range(len(reader)))
+        if not torch.cuda.is_available():
+            assert reader.device == "cpu" and "CUDA" in reader.device_fallback_reason

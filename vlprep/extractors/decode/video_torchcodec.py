@@ -86,17 +86,29 @@ class TorchCodecReader(VideoReader):
         from torchcodec.decoders import VideoDecoder
 
         self.device = decode_device(device)
+        self.device_fallback_reason = ""
+        mapping = frame_mapping(index)
+
+        def open_on(where: str):
+            return VideoDecoder(
+                path,
+                dimension_order="NHWC",
+                # 0: FFmpeg picks the thread count, as PyAV's thread_type="AUTO" does
+                num_ffmpeg_threads=0,
+                device=where,
+                custom_frame_mappings=mapping,
+            )
 
         def open_decoder():
             try:
-                return VideoDecoder(
-                    path,
-                    dimension_order="NHWC",
-                    # 0: FFmpeg picks the thread count, as PyAV's thread_type="AUTO" does
-                    num_ffmpeg_threads=0,
-                    device=self.device,
-                    custom_frame_mappings=frame_mapping(index),
-                )
+                if self.device != "cpu":
+                    try:
+                        return open_on(self.device)
+                    except (RuntimeError, ValueError) as exc:
+                        # no NVDEC here (or no libnvcuvid in this container): the CPU decodes the file
+                        self.device_fallback_reason = str(exc).splitlines()[0]
+                        self.device = "cpu"
+                return open_on("cpu")
             except (RuntimeError, ValueError) as exc:
                 raise DecodeError(f"torchcodec cannot open the file: {str(exc).splitlines()[0]}") from exc
 
