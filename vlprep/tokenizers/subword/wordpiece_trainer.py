@@ -60,22 +60,22 @@ tie of values, while their pair id is smaller); each popped pair's exact gain is
 popped has gain <= key <= that best, so the best popped pair is the argmax over all candidates, ties
 included. The popped losers go back with exact keys, which keeps the pairs near the top from being popped
 again on every step; entries superseded by a newer key for the same pair are recognised (`last_key`).
-`last_key` holds exactly the live entries, so once most of the heap is superseded it is rebuilt from
-`last_key`: the same live keys, hence the same pops and the same selection, on a smaller heap.
+`last_key` holds exactly the live entries, so once most of the heap (runs included) is superseded it
+is rebuilt from `last_key`, as one run: the same live keys, hence the same selection, on a smaller heap.
 
 Runs: a large batch of keys (the start, a refresh, a merge's re-keys, a rebuild) is not pushed pair by
 pair. It is sorted and enters the heap as one entry whose key is the run's best remaining key and whose
 pair is "", which sorts before every pair; popping that entry pushes the run's next members (those still
 live) and the entry again, keyed by the member after them. So every live key is in the heap or behind a
 run entry that comes no later than it, and the pops above reach every entry whose key may reach the
-best: the selection is unchanged. Most refreshed pairs are never near the top, and now never cost a heap
+best: the selection is unchanged. The many refreshed pairs that never come near the top so cost no heap
 push.
 
 Cost: x is refreshed only when its count has fallen by a factor 1 + eps, at most
 log(c_x(start) / c_x(end)) / log(1 + eps) times; a larger eps means fewer refreshes and looser floor keys
-(more pairs popped once). A refresh and the re-keys of one merge form one batch, whose floor keys are
-computed in numpy (`floor_keys`) where it is large; the keys are the same bounds, so the argument above
-does not depend on how they are computed. Floating point: the gain is written with log1p so that it never
+(more pairs popped once). The floor keys of a refresh, and those of a merge's re-keys, are computed in
+numpy (`floor_keys`) where there are many; they are the same bounds, so the argument above does not
+depend on how they are computed. Floating point: the gain is written with log1p so that it never
 subtracts numbers of size N log N, and keys carry a relative margin of 1e-9, far above rounding (math's
 or numpy's logarithms, a few ulp), so rounding cannot turn a key into less than the gain it bounds. Exact
 gains come from the one function `likelihood_gain`, so equal counts give equal floats.
