@@ -7,6 +7,7 @@ log-likelihood per word, top-100 words whole).
 
     python benchmarks/vocab_bench.py [--quick] [--mb 50] [--vocab-size 30000] [--corpus PATH]
     python benchmarks/vocab_bench.py --real [--real-size 8000]
+    python benchmarks/vocab_bench.py --train-cpu [--repeat 2]     # our trainer's CPU time only
 
 The corpus is generated reproducibly (seed 0): Zipf-distributed words from a synthetic lexicon of stems
 and affixes, in caption-like sentences with capitals, punctuation, digits, accents and some CJK; the
@@ -333,6 +334,33 @@ def real_text(vocab_size: int) -> None:
     )
 
 
+def train_cpu(corpus: Path, vocab_size: int, repeat: int) -> None:
+    """CPU seconds (`time.process_time`) of `train_wordpiece` alone, both criteria alternated, on the
+    corpus's word counts (counted once). Unlike wall time against Hugging Face's two threads, this hardly
+    moves with the machine's load: run it at two commits to compare trainer versions."""
+    from vlprep.tokenizers.subword import BertPreTokenizer, count_words, iter_text_blocks
+    from vlprep.tokenizers.subword.wordpiece_trainer import train_wordpiece
+
+    counts = count_words(iter_text_blocks([corpus]), BertPreTokenizer(), workers=1).counts
+    cpu: dict[str, list[float]] = {"likelihood": [], "frequency": []}
+    for _ in range(repeat):
+        for criterion in cpu:
+            start = time.process_time()
+            vocab = train_wordpiece(counts, vocab_size, criterion=criterion)
+            cpu[criterion].append(time.process_time() - start)
+            print(f"  {criterion}: {cpu[criterion][-1]:.2f} s CPU, {len(vocab.tokens)} tokens", flush=True)
+    rows = [
+        {"criterion": c, "best_cpu_s": min(v), "runs": ", ".join(f"{x:.2f}" for x in v)}
+        for c, v in cpu.items()
+    ]
+    print(f"{len(counts)} distinct words, vocab {vocab_size}")
+    report(
+        "vocab_train_cpu",
+        rows,
+        {"likelihood_cpu_over_frequency_cpu": min(cpu["likelihood"]) / min(cpu["frequency"])},
+    )
+
+
 def run(kind: str, corpus: Path, vocab_size: int, out: Path, sample: int) -> dict:
     cmd = [
         sys.executable,
@@ -380,6 +408,11 @@ def main() -> None:
     )
     ap.add_argument("--skip-spm", action="store_true", help="only the WordPiece trainers")
     ap.add_argument(
+        "--train-cpu",
+        action="store_true",
+        help="only our trainer's CPU time (both criteria, --repeat times) on the corpus's word counts",
+    )
+    ap.add_argument(
         "--real",
         action="store_true",
         help="likelihood vs frequency on stdlib docstrings",
@@ -419,6 +452,9 @@ def main() -> None:
         f"corpus {corpus} ({size_mb:.1f} MB), vocab {vocab_size}, cpus {os.cpu_count()}, "
         f"load {os.getloadavg()[0]:.1f}"
     )
+    if args.train_cpu:
+        train_cpu(corpus, vocab_size, args.repeat)
+        return
 
     rows = []
     results: dict[str, list[dict]] = {}
