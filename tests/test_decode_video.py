@@ -1,5 +1,6 @@
-"""Video decoding: frame-exact sampling with both backends on generated videos whose frames encode
-their own index; metadata; rotation; windows; broken files; timeouts; the auto fallback."""
+"""Video decoding: frame-exact sampling with every backend (decord, PyAV, torchcodec) on generated
+videos whose frames encode their own index; metadata; rotation; windows; broken files; timeouts; the
+auto fallback; identical pixels; the unavailable-torchcodec error."""
 
 from __future__ import annotations
 

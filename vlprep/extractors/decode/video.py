@@ -2,7 +2,7 @@
 time rule. Backends live in video_<name>.py; `open_video` (decode/open.py) chooses one.
 
 Every reader shares the index built by `probe_video` (PyAV demuxing, no decoding): the presentation
-times of all frames in presentation order. Both backends are asked for frames by that index, so "the
+times of all frames in presentation order. Every backend is asked for frames by that index, so "the
 frame at t" is the same frame whichever decoder reads it. Frames come back as uint8 RGB [N, H, W, 3] in
 display orientation (rotation metadata applied).
 
