@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import report  # noqa: E402
 
 from vlprep.extractors.regions.config import IMAGE_DECODES  # noqa: E402
+from vlprep.pipelines.regions import DEFAULT_BATCH_SIZE  # noqa: E402
 
 
 def make_images(root: Path, count: int, h: int, w: int) -> list[Path]:
@@ -89,6 +90,7 @@ def null_model_bench(args: argparse.Namespace) -> None:
 
     count = args.items or (200 if args.quick else 3000)
     rounds = args.rounds or (1 if args.quick else 3)
+    batch = args.batch_size or DEFAULT_BATCH_SIZE  # the regions job's default, as `vlprep regions` runs
     rng = np.random.default_rng(0)
     record = {
         "features": rng.standard_normal((36, 2048), dtype=np.float32),
@@ -103,7 +105,7 @@ def null_model_bench(args: argparse.Namespace) -> None:
         load_model=functools.partial(_null_model, record),
         run_batch=_null_batch,
         decode=None,
-        items_per_call=args.batch_size,
+        items_per_call=batch,
     )
     rates: dict[str, list[float]] = {"bare": []}
     cpu: dict[str, list[float]] = {}
@@ -167,7 +169,7 @@ def null_model_bench(args: argparse.Namespace) -> None:
         )
     print(
         f"{count} records of 36x2048 float32 into {args.dir or tempfile.gettempdir()}, "
-        f"batch {args.batch_size}, shard {shard}, {rounds} rounds, "
+        f"batch {batch}, shard {shard}, {rounds} rounds, "
         f"default resources: {options['workers']} worker(s) x {options['cpus_per_worker']:g} CPUs on one "
         f"node; load {os.getloadavg()[0]:.2f}"
     )
@@ -287,7 +289,13 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--images", type=int, default=None)
     ap.add_argument("--size", default=None, help="image size HxW [default: 375x500, --quick 64x80]")
-    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="per model call: --regions images [default 4], --null-model items [default: the regions "
+        "job's, 8]",
+    )
     ap.add_argument("--regions", action="store_true", help="the regions job vs the bare extractor loop")
     ap.add_argument("--video", action="store_true", help="the video job vs the bare extractor loop")
     ap.add_argument("--videos", type=int, default=None, help="--video: videos [default 8]")
@@ -325,6 +333,7 @@ def regions_bench(args: argparse.Namespace) -> None:
     from vlprep.pipelines.runner import RunOptions
 
     count = args.images or (4 if args.quick else 16)
+    args = argparse.Namespace(**{**vars(args), "batch_size": args.batch_size or 4})
     h, w = (int(v) for v in (args.size or ("64x80" if args.quick else "375x500")).split("x"))
     boxes = parse_boxes(args.boxes)
     if args.quick:

@@ -14,6 +14,7 @@ from vlprep.extractors.regions.config import (
 )
 from vlprep.extractors.regions.recipes import DEFAULT, RECIPES
 from vlprep.extractors.runtime import PRECISIONS
+from vlprep.pipelines.regions import DEFAULT_BATCH_SIZE
 
 from .pipeline_options import check_inputs, config_error, pipeline_options, run_job_cli, run_options
 
@@ -110,7 +111,11 @@ FROM_RECIPE = "  [default: the recipe's]"
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of --weights random.")
 @click.option(
-    "--batch-size", default=8, show_default=True, type=click.IntRange(min=1), help="Images per model call."
+    "--batch-size",
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Images per model call.",
 )
 @pipeline_options
 def regions_cmd(inputs, recipe, given_boxes, batch_size, **params):

@@ -247,7 +247,12 @@ def count_fewer_boxes(out: str | Path, minimum: int) -> int:
         store.close()
 
 
-def regions_job(config: RegionConfig, batch_size: int = 8, given_boxes: str | None = None) -> JobSpec:
+DEFAULT_BATCH_SIZE = 8  # images per model call (`vlprep regions --batch-size`)
+
+
+def regions_job(
+    config: RegionConfig, batch_size: int = DEFAULT_BATCH_SIZE, given_boxes: str | None = None
+) -> JobSpec:
     if (config.policy == "given") != bool(given_boxes):
         raise ValueError("policy 'given' and given_boxes go together")
     return JobSpec(
@@ -267,7 +272,7 @@ def run_regions(
     out: str | Path,
     config: RegionConfig | None = None,
     run: RunOptions | None = None,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     given_boxes: str | None = None,
 ) -> dict:
     """Extracts region features for every image named by `inputs` into the store at `out`; returns the
