@@ -147,23 +147,40 @@ def test_workers_on_two_nodes_write_shards_into_one_store(two_nodes, tmp_path):
     assert (again["ok"], again["failed"], again["skipped"]) == (0, 1, 39)
 
 
-def test_a_shard_written_but_never_committed_holds_no_items(tmp_path):
+def test_a_shard_written_but_never_committed_is_adopted_by_the_next_writer(tmp_path):
     rng = np.random.default_rng(0)
-    records = [{"features": rng.normal(size=(2, 3)).astype(np.float32)} for _ in range(3)]
+    records = [{"features": rng.normal(size=(2, 3)).astype(np.float32)} for _ in range(4)]
     with StoreWriter(tmp_path / "s", kind="toy", shard_size=10) as writer:
         sink = writer.sink()
         assert sink.sees_store()
-        lost = sink.write(["a", "b"], records[:2])  # its writer died before the driver committed it
-        kept = sink.write(["c"], records[2:])
+        lost = sink.write(["a", "b"], records[:2])  # its receipt never reached the driver
+        kept = sink.write(["c"], records[2:3])
+        twice = sink.write(["c", "d"], records[2:4])  # a retried item: "c" is also in `kept`
         writer.commit_written(kept)
         with pytest.raises(StoreError, match="already in the store"):
             writer.commit_written(kept)
-    assert (tmp_path / "s" / "shards" / lost["file"]).exists()
+        assert writer.pending(["a", "b", "c", "d"]) == ["a", "b", "d"]
     with StoreWriter(tmp_path / "s", kind="toy", shard_size=10) as writer:
-        assert writer.pending(["a", "b", "c"]) == ["a", "b"]  # never duplicated, never half-counted
+        # the complete shard of this store is indexed, not extracted again; the one holding a committed
+        # id is left alone for `vlprep repair` (never duplicated, never half-counted)
+        assert writer.pending(["a", "b", "c", "d"]) == ["d"]
     store = FeatureStore(tmp_path / "s")
-    assert store.ids() == ["c"] and verify(store).ok
-    np.testing.assert_array_equal(store["c"]["features"], records[2]["features"])
+    assert sorted(store.ids()) == ["a", "b", "c"] and verify(store).ok
+    np.testing.assert_array_equal(store["b"]["features"], records[1]["features"])
+    assert all((tmp_path / "s" / "shards" / r["file"]).exists() for r in (lost, twice))
+
+
+def test_worker_shards_written_before_any_commit_are_adopted(tmp_path):
+    records = [{"features": np.full((1, 3), n, np.float32)} for n in range(3)]
+    with StoreWriter(tmp_path / "s", kind="toy") as writer:
+        sink = writer.sink()  # no schema yet: the first record defines it
+        sink.write(["x", "y"], records[:2])
+        sink.write(["z"], records[2:])  # the driver died before committing either
+    with StoreWriter(tmp_path / "s", kind="toy") as writer:
+        assert writer.pending(["x", "y", "z"]) == []
+    store = FeatureStore(tmp_path / "s")
+    assert sorted(store.ids()) == ["x", "y", "z"] and verify(store).ok
+    assert store["z"]["features"][0, 0] == 2
 
 
 def test_a_node_that_does_not_see_the_store_is_detected(tmp_path):

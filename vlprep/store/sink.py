@@ -1,8 +1,8 @@
 """Shards written by other processes (the pipeline's model actors on every node) into a store that one
 `StoreWriter` owns: the writer hands out a `ShardSink`, a remote process writes complete shard files with
 it (`.tmp`, fsync, rename, like the writer's own), and the writer commits each one to the index from its
-receipt (`StoreWriter.commit_written`). A shard written but never committed holds no items of the store:
-the next writer treats it like its own uncommitted shards, and its items stay pending."""
+receipt (`StoreWriter.commit_written`). A shard written but never committed is treated like the writer's
+own uncommitted shards: the next writer adopts it unless one of its ids is already committed."""
 
 from __future__ import annotations
 

@@ -327,6 +327,8 @@ class StoreWriter:
             save_meta(root, meta)
         self.generation = meta["generation"]
         numbers = set(indexed)
+        listed = {file for _, file, *_ in rows}
+        unlisted_written: list[Path] = []
         for path in self._shard_paths():
             if path.is_dir():
                 continue  # not ours: left alone (verify and repair mention it)
@@ -335,7 +337,9 @@ class StoreWriter:
                 continue
             parsed = parse_shard_name(path.name)
             if parsed is None:
-                continue  # a w- file the index does not list is left for `vlprep repair` to adopt
+                if is_written_name(path.name) and path.name not in listed:
+                    unlisted_written.append(path)  # numbered after the numbered shards, below
+                continue
             number, gen = parsed
             numbers.add(number)
             if number in indexed_gen and gen == indexed_gen[number]:
@@ -350,22 +354,36 @@ class StoreWriter:
             elif gen == self.generation and self._adopt(path, number, ident):
                 pass
         self._next_shard = max(numbers, default=-1) + 1
+        # A worker-written shard whose receipt never reached the driver (the driver or the job was killed
+        # in between) is adopted the same way, so that a resumed job does not extract its items again.
+        for path in sorted(unlisted_written, key=lambda p: (p.stat().st_mtime_ns, p.name)):
+            ident = read_identity(path)
+            if ident is None or ident["store_uuid"] != meta["uuid"] or ident["generation"] != self.generation:
+                continue  # not provably ours, or written before an add_field: left for `vlprep repair`
+            if self._adopt(path, self._next_shard, ident):
+                self._next_shard += 1
 
     def _adopt(self, path: Path, number: int, ident: dict[str, Any]) -> bool:
         """A complete shard of ours whose index transaction never ran (a crash between the rename and
         the commit): its items are added to the index unless any of them is already committed."""
         import h5py
 
-        if ident["schema"] != self.meta["schema"]:
+        schema = self.meta["schema"]
+        if not schema and is_written_name(path.name):
+            schema = ident["schema"]  # workers wrote before the driver committed anything
+        if not schema or ident["schema"] != schema:
             return False
         try:
             with h5py.File(path, "r") as f:
-                faults, _, _ = structure_faults(f, schema_from_json(self.meta["schema"] or {}))
+                faults, _, _ = structure_faults(f, schema_from_json(schema))
                 ids = [] if faults else f["ids"].asstr()[()].tolist()
         except Exception:
             return False
         if faults or not ids or len(set(ids)) != len(ids) or index.committed_among(self._conn, ids):
             return False
+        if not self.meta["schema"]:
+            self.meta["schema"] = schema
+            save_meta(self.root, self.meta)  # before the commit: a schema without items is harmless
         index.commit_shard(self._conn, number, path.name, ids, path.stat().st_size, file_sha256(path))
         return True
 
