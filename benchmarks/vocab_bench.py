@@ -1,9 +1,10 @@
 """Vocabulary training: our WordPiece trainer (likelihood and frequency criteria) against Hugging Face's
 BertWordPieceTokenizer.train on the same corpus and vocabulary size, plus sentencepiece BPE and unigram
-with input sampling. Each run is a fresh child process, so wall time and peak memory (max RSS, the
-child and its own worker processes) are its own. Then every vocabulary is measured on held-out text
-with `vlprep vocab eval`'s measures (tokens per word, characters per token, unknown rate, unigram
-log-likelihood per word, top-100 words whole).
+with input sampling. Each run is a fresh child process, so wall time, CPU time and peak memory (max RSS,
+the child and its own worker processes) are its own; CPU above wall means more than one core worked (and
+for ours, the counting and training phases are shown apart). Then every vocabulary is measured on
+held-out text with `vlprep vocab eval`'s measures (tokens per word, characters per token, unknown rate,
+unigram log-likelihood per word, top-100 words whole).
 
     python benchmarks/vocab_bench.py [--quick] [--mb 50] [--vocab-size 30000] [--corpus PATH]
     python benchmarks/vocab_bench.py --real [--real-size 8000]
@@ -193,10 +194,13 @@ def _child(kind: str, corpus: str, vocab_size: int, out: str, sample: int) -> di
         )
         size = summary.vocab_size
     seconds = time.perf_counter() - start
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    own, workers = (u.ru_maxrss / 1024 for u in usage)
     return {
         "seconds": seconds,
+        # CPU of the process and its counting workers since the process started (imports and Hugging
+        # Face's save included, a few tenths): above `seconds` where more than one core works
+        "cpu_s": sum(u.ru_utime + u.ru_stime for u in usage),
         "peak_mib": own,
         "worker_peak_mib": workers,
         "vocab": size,
@@ -472,8 +476,14 @@ def main() -> None:
                         **{k: v for k, v in r.items() if k != "distinct_words"},
                     }
                 )
+                split = (
+                    f" (counting {r['count_s']:.1f} s, training and writing {r['train_s']:.1f} s)"
+                    if "count_s" in r
+                    else ""
+                )
                 print(
-                    f"  {kind}: {r['seconds']:.1f} s, peak {r['peak_mib']:.0f} MiB",
+                    f"  {kind}: {r['seconds']:.1f} s{split}, {r['cpu_s']:.1f} s CPU, "
+                    f"peak {r['peak_mib']:.0f} MiB",
                     flush=True,
                 )
         if not args.skip_spm:
