@@ -191,21 +191,20 @@ def assign_store(
 
     carried = [name for name in CARRIED_FIELDS if name in store.fields]
     if workers > 0:
-        return _assign_on_ray(
-            store,
-            codebook,
-            producer,
-            out,
-            field,
-            carried,
-            workers,
-            chunk_items,
-            shard_size,
-            overwrite,
-            address,
-            progress,
-            t0,
+        run = RunOptions(
+            workers=workers,
+            cpus_per_worker=0.5,
+            threads_per_worker=1,
+            decode_cpus=0.0,
+            address=address,
+            shard_size=shard_size,
+            overwrite=overwrite,
+            progress=False,
         )
+        result = _assign_on_ray(store, codebook, producer, out, field, carried, chunk_items, run, progress)
+        tokens = result.get("tokens", 0)
+        seconds = time.perf_counter() - t0
+        return _summary(store, out, result["ok"], result["failed"], result["skipped"], tokens, seconds)
     ok = failed = 0
     tokens_total = 0
     with StoreWriter(
@@ -248,19 +247,7 @@ def _summary(store, out, ok, failed, skipped, tokens, seconds) -> dict[str, Any]
 
 
 def _assign_on_ray(
-    store,
-    codebook,
-    producer,
-    out,
-    field,
-    carried,
-    workers,
-    chunk_items,
-    shard_size,
-    overwrite,
-    address,
-    progress,
-    t0,
+    store, codebook, producer, out, field, carried, chunk_items, run: RunOptions, progress
 ) -> dict[str, Any]:
     """Chunks of items through `runner.run_job`: each actor opens the source store itself (on a cluster
     it must be readable at the same path on every node)."""
@@ -277,26 +264,7 @@ def _assign_on_ray(
         record_path=False,
     )
     items = [Item(item_id, str(store.path)) for item_id in store.ids()]
-    run = RunOptions(
-        workers=workers,
-        cpus_per_worker=0.5,
-        threads_per_worker=1,
-        decode_cpus=0.0,
-        address=address,
-        shard_size=shard_size,
-        overwrite=overwrite,
-        progress=False,
-    )
-    result = run_job(spec, items, out, run, on_progress=progress)
-    return _summary(
-        store,
-        out,
-        result["ok"],
-        result["failed"],
-        result["skipped"],
-        result.get("tokens", 0),
-        time.perf_counter() - t0,
-    )
+    return run_job(spec, items, out, run, on_progress=progress)
 
 
 def _assign_in_place(store, codebook, field, device, progress, t0, producer) -> dict[str, Any]:
@@ -314,18 +282,8 @@ def _assign_in_place(store, codebook, field, device, progress, t0, producer) -> 
     store.close()
     # One new shard generation, switched to in one transaction: never a half-tokenised store.
     written = add_field(path, "tokens", compute, progress=progress)
-    seconds = time.perf_counter() - t0
-    summary = {
-        "command": "tokens assign --in-place",
-        "source": str(path),
-        "out": str(path),
-        "ok": written,
-        "failed": 0,
-        "skipped": 0,
-        "tokens": tokens_total,
-        "seconds": round(seconds, 3),
-        "items_per_s": round(written / seconds, 2) if seconds > 0 else None,
-    }
+    summary = _summary(store, path, written, 0, 0, tokens_total, time.perf_counter() - t0)
+    summary["command"] = "tokens assign --in-place"
     # The store's producer stays the extractor's; the run entry says which codebook made `tokens`.
     with StoreWriter(path, kind=store.kind) as writer:
         writer.record_run({**summary, "tokens_producer": producer})
