@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +184,21 @@ def test_workers_write_shards_by_default_on_one_node_and_progress_moves_per_item
     store = FeatureStore(tmp_path / "s")
     assert sorted(store.ids()) == sorted(item.id for item in items)
     assert np.allclose(store["n/09"]["features"], 11 * 0.5)
+
+
+def _run_sized(model: float, batch: list[tuple[Item, int]]) -> list:
+    return [{"features": np.full((1, 2), float(len(batch)))} for _ in batch]
+
+
+def test_fast_models_get_several_batches_a_call_but_run_batch_never_more_than_one(ray_by_value, tmp_path):
+    items = _corpus(tmp_path, [str(n) for n in range(90)])
+    spec = replace(_spec(), run_batch=_run_sized)
+    calls: list[int] = []
+    opts = RunOptions(workers=1, cpus_per_worker=0.5, progress=False)
+    summary = run_job(spec, items, tmp_path / "s", opts, on_progress=calls.append)
+    assert summary["ok"] == 90 and summary["failed"] == 0
+    # an instant model: after the first calls, one call carries several batches of 3 (Ray's per-call
+    # cost amortised), the last ones one each (the end of the job keeps every worker busy)
+    assert max(calls) > spec.items_per_call, calls
+    store = FeatureStore(tmp_path / "s")
+    assert {float(store[i]["features"][0, 0]) for i in store.ids()} == {3.0}

@@ -101,6 +101,14 @@ class RunOptions:
 
 SHARD_WRITES = ("auto", "driver", "workers")
 
+# A call to a model actor carries whole model batches (`JobSpec.items_per_call` items each), as many as
+# make it last about CALL_SECONDS: one Ray call costs about a millisecond of driver, raylet and actor CPU,
+# which at 8 items a call of an instant model is a tenth of a 2-core machine's time (pipeline_bench.py
+# --null-model: 0.72-0.92x the bare writer at 1 batch a call, 0.94x at 8). A model that takes longer than
+# this per batch (every real one on a CPU, the region extractor on a GPU at batch 8) gets one batch a call.
+CALL_SECONDS = 0.1
+MAX_BATCHES_PER_CALL = 16
+
 
 # Torch threads per CPU worker when the cluster chooses: intra-op parallelism of a CNN scales well up
 # to a few threads, beyond that more actors with fewer threads each use the cores better.
@@ -198,6 +206,7 @@ class ModelWorker:
         run_batch: Callable,
         threads: int | None = None,
         describe: Callable[[Any], dict] | None = None,
+        batch_size: int | None = None,
     ):
         if threads:
             with contextlib.suppress(ImportError):
@@ -206,6 +215,7 @@ class ModelWorker:
                 torch.set_num_threads(threads)
         self.model = load_model()
         self.run_batch = run_batch
+        self.batch_size = batch_size  # run_batch gets at most this many inputs (a call may hold more)
         self._describe = describe
         self._sink: Any = None
         self._held_ids: list[str] = []
@@ -247,7 +257,11 @@ class ModelWorker:
         )
         return True
 
-    def process(self, decoded: list[tuple[Item, Any]]) -> dict:
+    def process(self, *parts: list[tuple[Item, Any]]) -> dict:
+        """Runs the model on the (item, decoded) pairs of one call, given as one or more lists (one per
+        decode task), `batch_size` at a time."""
+        start = time.perf_counter()
+        decoded = [pair for part in parts for pair in part]
         results: dict[str, dict | Failure] = {}
         good = []
         for item, payload in decoded:
@@ -255,8 +269,9 @@ class ModelWorker:
                 results[item.id] = payload
             else:
                 good.append((item, payload))
-        if good:
-            results.update(self._run(good))
+        size = self.batch_size or len(good)
+        for at in range(0, len(good), max(1, size)):
+            results.update(self._run(good[at : at + size]))
         outcomes = [(item.id, results[item.id]) for item, _ in decoded]
         out = {"node": self.node, "pid": os.getpid(), "outcomes": outcomes}
         if self._sink is not None:
@@ -273,6 +288,7 @@ class ModelWorker:
                     self._start_write(self._shard_size)
             except Exception as exc:  # noqa: BLE001 - the driver stops the job; the items stay pending
                 out["write_error"] = _describe(exc)
+        out["seconds"] = time.perf_counter() - start
         return out
 
     def flush(self) -> dict:
@@ -410,7 +426,7 @@ class _Pool:
             max_restarts=0,
             scheduling_strategy="SPREAD",
         )
-        self.args = (spec.load_model, spec.run_batch, threads, spec.describe)
+        self.args = (spec.load_model, spec.run_batch, threads, spec.describe, spec.items_per_call)
         self.actors = [self.actor_cls.remote(*self.args) for _ in range(opts.workers)]
         self.load = [0] * opts.workers
         self.sink_args: tuple | None = None  # write_shards arguments, for replacement actors too
@@ -739,6 +755,21 @@ def _drive(
     measures: dict[str, float] = {}
     flushing: set[int] = set()
 
+    call_slots = opts.workers * opts.in_flight_per_worker
+    batch_seconds = 0.0  # the model's time per batch, as the actors measure it (0: not known yet)
+
+    def next_call() -> list[_Batch]:
+        """The batches of the next call: one, or as many fresh ones as last CALL_SECONDS, but never more
+        than an equal share of what is left, so that the job's end keeps every worker busy."""
+        group = [batches.popleft()]
+        if group[0].attempts or not batch_seconds:
+            return group
+        share = (len(batches) + 1) // call_slots
+        want = min(MAX_BATCHES_PER_CALL, math.ceil(CALL_SECONDS / batch_seconds), share)
+        while len(group) < want and batches and not batches[0].attempts:
+            group.append(batches.popleft())
+        return group
+
     def lost(slot: int) -> None:
         items = list(held[slot].values())
         held[slot].clear()
@@ -781,13 +812,14 @@ def _drive(
                 slot = pool.pick(opts.in_flight_per_worker)
                 if slot is None:
                     break
-                batch = batches.popleft()
-                if decode_task is not None:
-                    payload = decode_task.remote(spec.decode, batch.items)
+                group = next_call()
+                if decode_task is not None:  # one decode task per model batch, in parallel
+                    parts = [decode_task.remote(spec.decode, batch.items) for batch in group]
                 else:
-                    payload = [(item, item) for item in batch.items]
+                    parts = [[(item, item) for batch in group for item in batch.items]]
+                batch = group[0] if len(group) == 1 else _Batch([item for b in group for item in b.items])
                 actor = pool.actors[slot]
-                ref = actor.process.remote(payload)
+                ref = actor.process.remote(*parts)
                 in_flight[ref] = (batch, slot, actor)
                 pool.load[slot] += 1
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
@@ -825,6 +857,8 @@ def _drive(
                     take_shards(slot, result)
                     continue
                 tally.nodes[result["node"]] += len(batch.items)
+                per_batch = result["seconds"] * spec.items_per_call / len(batch.items)
+                batch_seconds = per_batch if not batch_seconds else 0.7 * batch_seconds + 0.3 * per_batch
                 # outcomes come back in the order of batch.items (ModelWorker.process keeps it)
                 outcomes = [outcome for _, outcome in result["outcomes"]]
                 for item, outcome in zip(batch.items, outcomes, strict=True):
