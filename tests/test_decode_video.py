@@ -217,6 +217,39 @@ def test_a_stuck_decoder_times_out(media, monkeypatch, backend):
     assert time.monotonic() - start < 5
 
 
+def test_windows_read_ahead_fall_back_mid_file_and_stop_early(media, monkeypatch):
+    """iter_frames reads the next window while the caller holds this one; a backend failing at a later
+    window hands over from that window; a caller that stops early leaves no read running into close()."""
+    from vlprep.extractors.decode import video_pyav
+
+    wanted = list(range(0, 75, 3))
+    with open_video(media["cfr"]) as reader:
+        windows = [decoded_indices(w) for w in reader.iter_frames(wanted, window=4)]
+    assert sum(windows, []) == wanted and len(windows) == 7
+
+    calls = []
+    original = video_pyav.PyAVReader._read
+
+    def fails_later(self, indices):
+        calls.append(len(calls))
+        if len(calls) >= 3:
+            raise DecodeError("simulated pyav failure at a later window")
+        return original(self, indices)
+
+    monkeypatch.setattr(video_pyav.PyAVReader, "_read", fails_later)
+    with open_video(media["cfr"]) as reader:
+        got = sum((decoded_indices(w) for w in reader.iter_frames(wanted, window=4)), [])
+        assert got == wanted and reader.active.backend != "pyav"
+        assert "later window" in reader.fallback_reason
+    monkeypatch.undo()
+
+    reader = open_video(media["cfr"], backend="pyav")
+    frames = reader.iter_frames(wanted, window=4)
+    assert decoded_indices(next(frames)) == wanted[:4]
+    reader.close()  # the second window was being read ahead: close waits for it, then frees the decoder
+    frames.close()
+
+
 def test_timeout_helper():
     with pytest.raises(DecodeError, match="timed out"):
         call_with_timeout(lambda: time.sleep(5), 0.2, "sleeping")

@@ -4,7 +4,7 @@ the backends import for the shared interface, so that no module imports one that
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -89,6 +89,22 @@ class FallbackReader(VideoReader):
         while True:
             try:
                 return self.active.get_frames(indices)
+            except DecodeError as exc:
+                if not self._pending:
+                    raise
+                self._switch(f"{self.active.backend}: {exc}")
+
+    def iter_frames(self, indices: Sequence[int] | np.ndarray, window: int = 64) -> Iterator[np.ndarray]:
+        """The active reader's windows (read ahead on its thread); after a failure the next backend
+        goes on from the window that failed."""
+        indices = self._checked(indices)
+        done = 0
+        while True:
+            try:
+                for frames in self.active.iter_frames(indices[done:], window):
+                    done += len(frames)
+                    yield frames
+                return
             except DecodeError as exc:
                 if not self._pending:
                     raise

@@ -20,7 +20,7 @@ import threading
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any, TypeVar
 
@@ -99,6 +99,15 @@ _idle: list[_Worker] = []
 _idle_lock = threading.Lock()
 
 
+@dataclass
+class Pending:
+    """A call queued on a decode worker."""
+
+    worker: _Worker
+    box: dict[str, Any] = field(default_factory=dict)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
 class DecodeThread:
     """Where a reader's decoder calls run: one worker thread for all of them, each call bounded by a
     timeout.
@@ -114,20 +123,33 @@ class DecodeThread:
     def call(self, fn: Callable[[], T], timeout: float | None, what: str) -> T:
         if timeout is None:
             return fn()
+        return self.result(self.submit(fn), timeout, what)
+
+    def submit(self, fn: Callable[[], T]) -> Pending:
+        """Queues `fn` on the worker and returns at once; calls run one after another, in order."""
         if self._worker is None:
             with _idle_lock:
                 self._worker = _idle.pop() if _idle else None
             if self._worker is None:
                 self._worker = _Worker()
-        box: dict[str, Any] = {}
-        done = threading.Event()
-        self._worker.jobs.put((fn, box, done))
-        if not done.wait(timeout):
-            self._worker = None  # stuck in `fn`; never handed out again
+        job = Pending(self._worker)
+        self._worker.jobs.put((fn, job.box, job.done))
+        return job
+
+    def result(self, job: Pending, timeout: float | None, what: str) -> Any:
+        """The value of a submitted call, waiting at most `timeout` seconds from now."""
+        if not job.done.wait(timeout):
+            if self._worker is job.worker:
+                self._worker = None  # stuck in a call; never handed out again
             raise DecodeError(f"{what} timed out after {timeout:g} s")
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
+        if "error" in job.box:
+            raise job.box["error"]
+        return job.box["value"]
+
+    def settle(self, job: Pending, timeout: float | None) -> None:
+        """Lets a submitted call end (its value unused), unless its worker was abandoned as stuck."""
+        if job.worker is self._worker:
+            job.done.wait(timeout)
 
     def release(self) -> None:
         """Give the worker back to the pool (it is idle: calls wait for their result)."""
@@ -251,6 +273,7 @@ class VideoReader(ABC):
         self.timeout = timeout
         # every decoder call of this reader runs on this one thread (opening included)
         self._calls = DecodeThread()
+        self._ahead: Pending | None = None  # a window read ahead that nobody collected
         weakref.finalize(self, self._calls.release)
 
     @property
@@ -265,19 +288,31 @@ class VideoReader(ABC):
 
     def get_frames(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """uint8 [N, H, W, 3] RGB frames for the given indices, in the order asked (repeats allowed)."""
-        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        indices = self._checked(indices)
         if indices.size == 0:
             return np.zeros((0, self.meta.height, self.meta.width, 3), dtype=np.uint8)
-        if indices.min() < 0 or indices.max() >= self.meta.num_frames:
+        if self.timeout is None:
+            return self._in_order(indices, self._read(np.unique(indices)))
+        return self._collect(indices, self._submit(indices))
+
+    def _checked(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if indices.size and (indices.min() < 0 or indices.max() >= self.meta.num_frames):
             raise IndexError(
                 f"frame index out of range [0, {self.meta.num_frames}): {indices.min()}..{indices.max()}"
             )
+        return indices
+
+    def _submit(self, indices: np.ndarray) -> Pending:
+        unique = np.unique(indices)
+        return self._calls.submit(lambda: self._read(unique))
+
+    def _collect(self, indices: np.ndarray, job: Pending) -> np.ndarray:
+        what = f"{self.backend} decoding {np.unique(indices).size} frames of {self.path}"
+        return self._in_order(indices, self._calls.result(job, self.timeout, what))
+
+    def _in_order(self, indices: np.ndarray, frames: np.ndarray) -> np.ndarray:
         unique, inverse = np.unique(indices, return_inverse=True)
-        frames = self._calls.call(
-            lambda: self._read(unique),
-            self.timeout,
-            f"{self.backend} decoding {len(unique)} frames of {self.path}",
-        )
         if frames.shape[0] != unique.size:
             raise DecodeError(f"{self.backend} returned {frames.shape[0]} frames, expected {unique.size}")
         return frames if np.array_equal(unique, indices) else frames[inverse]
@@ -287,17 +322,37 @@ class VideoReader(ABC):
         return self.get_frames(self.indices_at(times))
 
     def iter_frames(self, indices: Sequence[int] | np.ndarray, window: int = 64) -> Iterator[np.ndarray]:
-        """The frames for `indices`, `window` at a time, so a long video never sits in memory whole."""
-        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-        for start in range(0, indices.size, window):
-            yield self.get_frames(indices[start : start + window])
+        """The frames for `indices`, `window` at a time, so a long video never sits in memory whole. The
+        decode thread reads one window ahead: it decodes the next window while the caller works on this
+        one (the video extractor resizes it), and never waits between windows (2 windows in memory)."""
+        indices = self._checked(indices)
+        windows = [indices[start : start + window] for start in range(0, indices.size, window)]
+        if self.timeout is None:
+            for part in windows:
+                yield self.get_frames(part)
+            return
+        job = self._submit(windows[0]) if windows else None
+        for n, part in enumerate(windows):
+            # kept on the reader, not only here: a caller that stops early leaves this read running, and
+            # close() must let it end before it frees the decoder
+            self._ahead = self._submit(windows[n + 1]) if n + 1 < len(windows) else None
+            yield self._collect(part, job)
+            job = self._ahead
+
+    def _settle(self) -> None:
+        """Waits for a window still being read ahead (the caller stopped early), before the decoder is
+        freed under it."""
+        job, self._ahead = self._ahead, None
+        if job is not None:
+            self._calls.settle(job, self.timeout)
 
     @abstractmethod
     def _read(self, indices: np.ndarray) -> np.ndarray:
         """Frames for sorted unique indices, uint8 [N, H, W, 3], display orientation."""
 
     def close(self) -> None:
-        """Backends that hold a decoder release it, then call this."""
+        """Backends that hold a decoder call `_settle()`, release the decoder, then call this."""
+        self._settle()
         self._calls.release()
 
     def __enter__(self) -> VideoReader:

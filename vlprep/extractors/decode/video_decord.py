@@ -50,5 +50,6 @@ class DecordReader(VideoReader):
         return frames
 
     def close(self) -> None:
+        self._settle()
         self._vr = None
         super().close()

@@ -12,7 +12,9 @@ from vlprep.extractors.decode.video import VideoIndex, VideoMeta, VideoReader
 SEEK_MIN_GAP = 16
 # Colour conversion on one thread: PyAV's default (swscale threads=0, automatic) splits each frame
 # over threads that compete with the decoder's own frame threads; one thread converted 2.3-2.5x faster
-# (640x360 and 1280x720, 2 cores, benchmarks/video_bench.py), with identical pixels.
+# (640x360 and 1280x720, 2 cores, benchmarks/video_bench.py), with identical pixels. One reformatter per
+# reader: `frame.to_ndarray(format=...)` makes a new one, and a new swscale context, for every frame
+# (64 against 71 us a 640x360 frame here).
 _RGB = {"format": "rgb24", "threads": 1}
 
 
@@ -35,6 +37,9 @@ class PyAVReader(VideoReader):
         self._keyframes = np.flatnonzero(index.keyframe)
         if self._keyframes.size == 0 or self._keyframes[0] != 0:
             self._keyframes = np.concatenate([[0], self._keyframes])
+        # every decoded frame is matched to the index; a dict finds the usual exact pts in O(1)
+        self._position = {int(p): i for i, p in enumerate(index.raw_pts)}
+        self._reformatter = av.video.reformatter.VideoReformatter()
 
     def _seek_to(self, target: int, from_start: bool = False) -> None:
         k = (
@@ -54,21 +59,26 @@ class PyAVReader(VideoReader):
     def _wants_seek(self, target: int) -> bool:
         if self._frames is None or target < self._next:
             return True
+        if target - self._next <= SEEK_MIN_GAP:
+            return False  # no keyframe can be further than that ahead
         k = int(self._keyframes[np.searchsorted(self._keyframes, target, side="right") - 1])
         return k - self._next > SEEK_MIN_GAP
 
     def _index_of(self, frame) -> int:
         if frame.pts is None:
             return self._next
+        position = self._position.get(frame.pts)
+        if position is not None:
+            return position
         raw = self.index.raw_pts
         i = int(np.searchsorted(raw, frame.pts, side="right") - 1)
         return max(i, 0)
 
     def _convert(self, frame) -> np.ndarray:
         try:
-            rgb = frame.to_ndarray(**_RGB)
+            rgb = self._reformatter.reformat(frame, **_RGB).to_ndarray()
         except TypeError:  # an older PyAV without `threads`
-            rgb = frame.to_ndarray(format="rgb24")
+            rgb = self._reformatter.reformat(frame, format="rgb24").to_ndarray()
         if self.meta.rotation:
             rgb = np.rot90(rgb, self.meta.rotation // 90)
         return rgb
@@ -105,6 +115,7 @@ class PyAVReader(VideoReader):
         return out
 
     def close(self) -> None:
+        self._settle()
         self._frames = None
         self._container.close()
         super().close()

@@ -134,5 +134,6 @@ class TorchCodecReader(VideoReader):
         return frames
 
     def close(self) -> None:
+        self._settle()
         self._decoder = None
         super().close()
