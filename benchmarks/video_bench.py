@@ -105,16 +105,18 @@ def bench_decoding(
 
         runs = {f"raw {k}": fn for k, fn in raw_readers(path, indices).items()}
         runs.update({f"ours {b}": (lambda b=b: ours(b)) for b in backends})
-        # Interleaved repeats: a busy machine slows every side alike. The order rotates each repeat so
-        # that no reader always runs right after the same one (with a fixed order, `auto` ran right
-        # after raw torchcodec and came out 3-10% below our PyAV reader, the same code). The ratio is
-        # the median over the repeats of (fastest raw / ours) within each repeat, seconds apart: on this
-        # VM a best-of-7 time still moved a cell by +-10% from run to run (one lucky raw run), and
-        # pairing cancels the slow drifts.
+        # Interleaved repeats: a busy machine slows every side alike. The order is shuffled each repeat
+        # (seeded) so that no reader always runs right after the same one: with a fixed order, and
+        # with a rotating one (which keeps every reader's predecessor), `auto` ran right after raw
+        # torchcodec and came out 3-10% below our PyAV reader, the same code, in 12 of 16 cells. The
+        # ratio is the median over the repeats of (fastest raw / ours) within each repeat, seconds
+        # apart: on this VM a best-of-7 time still moved a cell by +-10% from run to run (one lucky
+        # raw run), and pairing cancels the slow drifts.
         times: dict[str, list[float]] = {k: [] for k in runs}
         keys = list(runs)
-        for r in range(repeat):
-            for k in keys[r % len(keys) :] + keys[: r % len(keys)]:
+        shuffle = np.random.default_rng(int(rate)).permutation
+        for _ in range(repeat):
+            for k in [keys[i] for i in shuffle(len(keys))]:
                 times[k].append(timed(runs[k]))
         n = len(indices)
         median = {k: float(np.median(v)) for k, v in times.items()}
