@@ -4,8 +4,9 @@
 Ray core rather than Ray Data: the driver must own the one StoreWriter (HDF5 shards are written by one
 process), every item needs its own error record instead of a dropped block, resume is the store's
 `pending()`, and a dead actor must be replaced with its items retried. With `ray.wait` over a bounded set of
-in-flight batches all of that is a short loop, and backpressure is exact: at most
-`workers * in_flight_per_worker` batches are decoded or being processed at any time."""
+in-flight calls all of that is a short loop, and backpressure is exact: at most
+`workers * in_flight_per_worker` calls (each of one model batch, or of a few for a fast model: see
+CALL_SECONDS) are decoded or being processed at any time."""
 
 from __future__ import annotations
 
