@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import logging
 import math
 import os
 import queue
@@ -366,6 +367,19 @@ def ray_log_options() -> dict[str, Any]:
     return {"log_to_driver": False, "logging_level": os.environ.get(RAY_LOG_LEVEL_VARIABLE, "INFO")}
 
 
+def _drop_token_notice(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Token authentication is enabled")
+
+
+def _quiet_token_notice() -> None:
+    """A new local Ray enables token authentication (the secure default) and says so with a WARNING on
+    every run, on stderr, between vlprep's own lines. That one notice is dropped; the token, and every
+    other message of Ray's, stay (a warning that authentication is *disabled* is still shown)."""
+    notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    if _drop_token_notice not in notice.filters:
+        notice.addFilter(_drop_token_notice)
+
+
 @contextlib.contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[Any]:
     """Joins the cluster at `address` (or $RAY_ADDRESS), else starts a local Ray, never silently joining
@@ -381,6 +395,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
     if address:
         ray.init(address=address, **ray_log_options())
     else:
+        _quiet_token_notice()
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **ray_log_options())
     try:
         yield ray
