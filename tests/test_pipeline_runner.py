@@ -175,15 +175,18 @@ def test_defaults_fill_the_cluster():
 def test_workers_write_shards_by_default_on_one_node_and_progress_moves_per_item(ray_by_value, tmp_path):
     items = _corpus(tmp_path, [str(n) for n in (1, 2, 3, 4, 5, 6, 8, 9, 10, 11)])
     calls: list[int] = []
-    opts = RunOptions(workers=1, cpus_per_worker=0.5, shard_size=100, progress=False)
+    opts = RunOptions(workers=2, cpus_per_worker=0.5, shard_size=100, progress=False)
     summary = run_job(_spec(), items, tmp_path / "s", opts, on_progress=calls.append)
-    # auto: the one actor sees the store directory, so it writes the shard and the driver commits it
+    # auto: the actors see the store directory, so they write the shards and the driver commits them
     assert summary["shard_writes"] == "workers" and summary["ok"] == 10
     # items count as done when the model returns them, not only when their (single) shard is committed
     assert sum(calls) == 10 and len(calls) >= 4, calls
     store = FeatureStore(tmp_path / "s")
     assert sorted(store.ids()) == sorted(item.id for item in items)
     assert np.allclose(store["n/09"]["features"], 11 * 0.5)
+    # a single worker on one node: the driver writes, beside the model instead of in its process
+    one = RunOptions(workers=1, cpus_per_worker=0.5, progress=False)
+    assert run_job(_spec(), items, tmp_path / "one", one)["shard_writes"] == "driver"
 
 
 def _run_sized(model: float, batch: list[tuple[Item, int]]) -> list:

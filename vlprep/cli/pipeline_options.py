@@ -72,8 +72,8 @@ def _options(f: Callable) -> Callable:
             default="auto",
             show_default=True,
             help="Who writes shard files: the driver, or each model worker into the store directory "
-            "(a filesystem all nodes share); auto: the workers when every one sees the store directory "
-            "(always on one node), else the driver.",
+            "(a filesystem all nodes share); auto: the workers when there are several and every one "
+            "sees the store directory (always on one node), else the driver.",
         ),
         click.option(
             "--shard-size",
