@@ -172,7 +172,9 @@ def _assert_same_store(a: Path, b: Path) -> None:
         np.testing.assert_allclose(ra["boxes"], rb["boxes"], rtol=1e-4, atol=1e-3)
 
 
-def test_kill_9_then_resume_gives_the_uninterrupted_store(reference, tmp_path):
+# auto: one worker here, so the driver writes; workers: the model actor writes its own shards
+@pytest.mark.parametrize("shard_writes", ["auto", "workers"])
+def test_kill_9_then_resume_gives_the_uninterrupted_store(reference, tmp_path, shard_writes):
     corpus, ref_out, _ = reference
     out = tmp_path / "store"
     cmd = [
@@ -186,6 +188,8 @@ def test_kill_9_then_resume_gives_the_uninterrupted_store(reference, tmp_path):
         "1",
         "--shard-size",
         "1",
+        "--shard-writes",
+        shard_writes,
     ]
     cmd += ["--num-cpus", "2", "--no-progress"]
     proc = subprocess.Popen(
