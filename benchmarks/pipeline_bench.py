@@ -20,10 +20,11 @@ on the CPU against PIL.
 
 --null-model: the driver's own ceiling. A model that returns a constant 36 x 2048 float32 record at once,
 through run_job with its DEFAULT options (the headline row; --shard-writes auto) and then with each
---shard-writes mode, against a bare StoreWriter loop adding the same records. Each round runs all four;
-the medians over the rounds (--rounds, default 3) give the ratios, so that the machine's load changing
-during the run hits every mode. Also the driver's CPU seconds per 1,000 items for each mode: the whole
-driver process (its commit thread included) and its main thread alone. About a minute:
+--shard-writes mode, against a bare StoreWriter loop adding the same records. Each round runs all four,
+in a shuffled order; the medians over the rounds (--rounds, default 3) give the ratios, so that the
+machine's load changing during the run hits every mode. Also the driver's CPU seconds per 1,000 items
+for each mode: the whole driver process (its commit thread included) and its main thread alone. About
+a minute:
 
     python benchmarks/pipeline_bench.py --null-model [--dir /dev/shm]
 
@@ -117,9 +118,11 @@ def null_model_bench(args: argparse.Namespace) -> None:
         # has the default resources (what `vlprep regions` with no flags gets); "auto" is the default.
         with ray_session(num_cpus=os.cpu_count() or 1):
             runs = ["bare", *SHARD_WRITES]
+            shuffle = np.random.default_rng(0).permutation
             for n in range(rounds):
-                # the order rotates from round to round: no run always follows the bare loop's freed memory
-                for mode in runs[n % len(runs) :] + runs[: n % len(runs)]:
+                # a new order each round (seeded): no run always follows the same one (the bare loop's
+                # freed memory, the last job's Ray workers); a rotation would keep every predecessor
+                for mode in [runs[i] for i in shuffle(len(runs))]:
                     if mode == "bare":
                         start = time.perf_counter()
                         with StoreWriter(

@@ -229,8 +229,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("--device cuda asked for, but CUDA is not available")
-    # decoding alone is quick: more repeats steady its medians, and 7 put each reader once in
-    # every position of the rotating order (about 2 min)
+    # decoding alone is quick: 7 repeats steady its medians (about 2 min)
     repeat = args.repeat or (1 if args.quick else 7 if args.decode_only else 3)
     batch = args.batch or (1 if args.quick else (2 if args.device == "cpu" else 16))
     models = args.models.split(",") if args.models else (["s3dg-howto100m"] if args.quick else list(MODELS))
