@@ -308,7 +308,7 @@ class VideoReader(ABC):
         return self._calls.submit(lambda: self._read(unique))
 
     def _collect(self, indices: np.ndarray, job: Pending) -> np.ndarray:
-        what = f"{self.backend} decoding {np.unique(indices).size} frames of {self.path}"
+        what = f"{self.backend} decoding {indices.size} frames of {self.path}"
         return self._in_order(indices, self._calls.result(job, self.timeout, what))
 
     def _in_order(self, indices: np.ndarray, frames: np.ndarray) -> np.ndarray:
