@@ -60,7 +60,11 @@ def main() -> None:
     if args.quick:
         args.items, args.reads, args.open_items = 40, 100, 2000
 
-    tmp = Path(tempfile.mkdtemp(prefix="vlprep-store-bench-"))
+    with tempfile.TemporaryDirectory(prefix="vlprep-store-bench-") as tmp:
+        run(Path(tmp), args)
+
+
+def run(tmp: Path, args: argparse.Namespace) -> None:
     items = list(records(args.items))
     ids = [i for i, _ in items]
     rng = random.Random(0)
