@@ -350,24 +350,25 @@ class _MergeState:
         bounds = np.concatenate([[0], np.cumsum(new_len)]).tolist()
         self.words = [text[bounds[i] : bounds[i + 1]] for i in range(present.size)]
 
-        same = word_of[:-1] == word_of[1:]
-        if not same.any():
+        # the positions where a pair starts (its two symbols in one word), sorted by (left, right)
+        at = np.flatnonzero(word_of[:-1] == word_of[1:])
+        if at.size == 0:
             return
-        left, right = sym[:-1][same], sym[1:][same]
-        keys = (left << 21) | right  # code points fit in 21 bits
         if len(self.strings) <= 1 << 16:
-            # by (left, right) as two stable 16-bit sorts, which numpy does by radix: 3x faster here
-            by_right = np.argsort(right.astype(np.uint16), kind="stable")
-            order = by_right[np.argsort(left[by_right].astype(np.uint16), kind="stable")]
+            # two stable 16-bit sorts, which numpy does by radix: 3x faster here than one 64-bit sort
+            sym = sym.astype(np.uint16)
+            at = at[np.argsort(sym[at + 1], kind="stable")]
+            at = at[np.argsort(sym[at], kind="stable")]
         else:
-            order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
-        totals = np.add.reduceat(weight[:-1][same][order], starts)
-        pair_words = word_of[:-1][same][order]
-        ukeys = keys[starts]
-        left = (ukeys >> 21).astype(np.uint32)
-        right = (ukeys & ((1 << 21) - 1)).astype(np.uint32)
+            at = at[np.argsort((sym[at] << 21) | sym[at + 1], kind="stable")]  # code points: 21 bits
+        left, right = sym[at], sym[at + 1]
+        del sym
+        starts = np.flatnonzero(np.concatenate([[True], (left[1:] != left[:-1]) | (right[1:] != right[:-1])]))
+        totals = np.add.reduceat(weight[at], starts)
+        pair_words = word_of[at]
+        del at
+        left = left[starts].astype(np.uint32)
+        right = right[starts].astype(np.uint32)
         pair_text = np.stack([left, right], axis=1).tobytes().decode("utf-32-le")
         pairs = [pair_text[i : i + 2] for i in range(0, len(pair_text), 2)]
         self.pair_count = dict(zip(pairs, totals.tolist(), strict=True))
