@@ -30,3 +30,4 @@ bench: venv
 
 lint: venv
 	$(BIN)/ruff check vlprep tests benchmarks
+	$(BIN)/ruff format --check vlprep tests benchmarks

@@ -1,6 +1,6 @@
 """`make bench`: run every benchmarks/*_bench.py and write benchmarks/REPORT.md with their ratios.
 
-    python benchmarks/run_all.py [--quick] [--only store,vocab]
+Usage: `python benchmarks/run_all.py [--quick] [--only store,vocab]`.
 """
 
 from __future__ import annotations

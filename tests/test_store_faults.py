@@ -57,8 +57,18 @@ def reference(tmp_path_factory):
 
 def test_the_job_goes_through_every_kind_of_step(reference):
     _, steps = reference
-    for name in ("shard_write", "fsync_file", "rename", "fsync_dir", "sql_begin", "sql_insert_items",
-                 "sql_commit", "json_write", "sql_switch_generation", "sql_record_error"):
+    for name in (
+        "shard_write",
+        "fsync_file",
+        "rename",
+        "fsync_dir",
+        "sql_begin",
+        "sql_insert_items",
+        "sql_commit",
+        "json_write",
+        "sql_switch_generation",
+        "sql_record_error",
+    ):
         assert name in steps, name
 
 
@@ -72,8 +82,18 @@ def test_killed_at_every_step_then_rerun_equals_an_uninterrupted_run(reference, 
 
 
 # the steps that write bytes (a rename or an fsync of a directory does not allocate blocks)
-WRITES = {"shard_write", "shard_flush", "fsync_file", "json_write", "json_fsync", "sql_insert_shard",
-          "sql_insert_items", "sql_record_error", "sql_commit", "sql_switch_generation"}
+WRITES = {
+    "shard_write",
+    "shard_flush",
+    "fsync_file",
+    "json_write",
+    "json_fsync",
+    "sql_insert_shard",
+    "sql_insert_items",
+    "sql_record_error",
+    "sql_commit",
+    "sql_switch_generation",
+}
 
 
 def test_disk_full_at_every_write_is_one_clear_error_and_resumable(reference, tmp_path):

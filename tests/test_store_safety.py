@@ -310,8 +310,10 @@ def test_a_store_written_before_identities_is_still_written_and_overwritten(tmp_
 
     with sqlite3.connect(path / "index.sqlite") as conn:  # the shard edits changed their checksums
         for shard in (path / "shards").glob("0000[0-1].h5"):
-            conn.execute("UPDATE shards SET sha256 = ?, bytes = ? WHERE file = ?",
-                         (file_sha256(shard), shard.stat().st_size, shard.name))
+            conn.execute(
+                "UPDATE shards SET sha256 = ?, bytes = ? WHERE file = ?",
+                (file_sha256(shard), shard.stat().st_size, shard.name),
+            )
     conn.close()
     with StoreWriter(path, kind="regions") as w:
         w.add("new", region_record(np.random.default_rng(8), dim=8))

@@ -20,7 +20,8 @@ class WeightsFileError(ValueError):
 
 
 def sniff_container(path: str | os.PathLike) -> str:
-    """"zip" or "pickle" for a file that may hold weights; raises WeightsFileError otherwise."""
+    """The container format ("zip" or "pickle") of a file that may hold weights; raises WeightsFileError
+    otherwise."""
     path = Path(path)
     try:
         info = path.stat()

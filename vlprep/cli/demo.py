@@ -26,6 +26,7 @@ def demo_cmd(out_dir: Path, images: int, videos: int, as_json: bool) -> None:
     from vlprep.demo.job import RANDOM_WARNING, REAL_DATA_COMMANDS, run_demo
 
     quiet = as_json or click.get_current_context().meta.get("vlprep.quiet", False)
+
     def say(message: str) -> None:  # "... stage" as each starts, an indented line as it ends
         if not quiet:
             click.echo(message if message.startswith(" ") else f"... {message}", err=True)

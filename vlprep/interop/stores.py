@@ -31,15 +31,18 @@ def convert_lxmert_tsv(
     tsv = Path(tsv)
     producer = {"converted_from": "lxmert-tsv", "source": tsv.name, "bytes": os.path.getsize(tsv)}
     added = skipped = 0
-    with _no_new_store_left_on_failure(Path(out)), StoreWriter(
-        out,
-        kind="regions",
-        shard_size=shard_size,
-        producer=producer,
-        dtype=dtype,
-        compression=compression,
-        overwrite=overwrite,
-    ) as writer:
+    with (
+        _no_new_store_left_on_failure(Path(out)),
+        StoreWriter(
+            out,
+            kind="regions",
+            shard_size=shard_size,
+            producer=producer,
+            dtype=dtype,
+            compression=compression,
+            overwrite=overwrite,
+        ) as writer,
+    ):
         chunk: list[tuple[str, dict]] = []
 
         def drain() -> None:

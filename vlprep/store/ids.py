@@ -42,9 +42,11 @@ def escape_id(item_id: str) -> str:
     if id_problem(item_id) is None or not item_id:
         return item_id
     raw = item_id.encode("utf-8", "surrogateescape") if _only_escapes(item_id) else None
-    text = raw.decode("utf-8", "backslashreplace") if raw is not None else item_id.encode(
-        "utf-8", "backslashreplace"
-    ).decode("utf-8")
+    text = (
+        raw.decode("utf-8", "backslashreplace")
+        if raw is not None
+        else item_id.encode("utf-8", "backslashreplace").decode("utf-8")
+    )
     return text.replace("\0", "\\x00")
 
 

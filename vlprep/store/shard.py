@@ -152,8 +152,10 @@ def dataset_faults(name: str, ds: h5py.Dataset) -> list[str]:
     itemsize = _VLEN_BYTES if ds.dtype.kind == "O" else ds.dtype.itemsize
     claimed = n * itemsize
     stored = ds.id.get_storage_size()
-    unbacked = stored < claimed if plist.get_nfilters() == 0 else (
-        claimed > _SMALL_BYTES and claimed > stored * _MAX_RATIO
+    unbacked = (
+        stored < claimed
+        if plist.get_nfilters() == 0
+        else (claimed > _SMALL_BYTES and claimed > stored * _MAX_RATIO)
     )
     if unbacked:
         faults.append(f"dataset {name!r} claims {ds.shape} ({claimed:,} bytes); the file holds {stored:,}")

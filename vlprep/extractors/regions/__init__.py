@@ -3,7 +3,6 @@
 checkpoints. See docs/regions.md."""
 
 
-
 def __getattr__(name: str):
     # Imported on first use: they pull in torch (seconds), which reading label names (vocab.py) for
     # `vlprep inspect --render --vocab` does not need.

@@ -161,8 +161,6 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
     return state, container
 
 
-
-
 # -- layouts ----------------------------------------------------------------------------------------
 
 

@@ -25,8 +25,6 @@ class CheckpointError(ValueError):
     """A checkpoint file is unreadable, unsafe, or does not match the model's layout."""
 
 
-
-
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a `.pth`/`.pt` file: a flat state dict, or one wrapped as {'state_dict': ...}
     (3D-ResNets' training checkpoints); a leading `module.` (DataParallel) is stripped."""
