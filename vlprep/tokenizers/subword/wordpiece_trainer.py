@@ -575,20 +575,19 @@ class _MergeState:
                 keys = [key_of(k, c) for k, c in zip(ks, cs, strict=True)]
             else:
                 ab = np.frombuffer("".join(ks).encode("utf-32-le"), dtype=np.uint32).reshape(-1, 2)
-                keys = floor_keys(
+                key_np = floor_keys(
                     np.asarray(cs, dtype=np.float64), floor_np[ab[:, 0]], floor_np[ab[:, 1]], total
-                ).tolist()
+                )
                 for i in np.flatnonzero(ab[:, 0] == ab[:, 1]).tolist():
-                    keys[i] = key_of(ks[i], cs[i])
+                    key_np[i] = key_of(ks[i], cs[i])
+                if len(ks) >= _RUN:
+                    # A key equal to the pair's live one makes a second entry: harmless, as the first
+                    # popped is examined and the other is then superseded.
+                    last_key.update(zip(ks, key_np.tolist(), strict=True))
+                    push_run(key_np, ks)
+                    return
+                keys = key_np.tolist()
             get = last_key.get
-            if len(ks) >= _RUN:
-                fresh = [i for i, (k, key) in enumerate(zip(ks, keys, strict=True)) if get(k) != key]
-                ks = [ks[i] for i in fresh]
-                keys = [keys[i] for i in fresh]
-                last_key.update(zip(ks, keys, strict=True))
-                if ks:
-                    push_run(np.asarray(keys, dtype=np.float64), ks)
-                return
             for k, key in zip(ks, keys, strict=True):
                 if get(k) != key:
                     last_key[k] = key
@@ -599,12 +598,13 @@ class _MergeState:
             ref[x] = sc[x]
             floor_np[x] = sc[x] * inv
             ks = list(dict.fromkeys(pairs_of[x]))
-            dead = [k2 for k2 in ks if pc.get(k2, 0) <= 0]
-            if dead:  # dead pairs leave the tables (a merge can bring one back)
-                for k2 in dead:
-                    pc.pop(k2, None)
-                    where.pop(k2, None)
-                ks = [k2 for k2 in ks if k2 in pc]
+            cs = list(map(pc.get, ks, itertools.repeat(0)))
+            if 0 in cs:  # dead pairs leave the tables (a merge can bring one back)
+                for k2, c in zip(ks, cs, strict=True):
+                    if c == 0:
+                        pc.pop(k2, None)
+                        where.pop(k2, None)
+                ks = list(itertools.compress(ks, cs))
             pairs_of[x] = ks
             return ks
 
@@ -701,8 +701,10 @@ class _MergeState:
                     is_exact.discard(k2)
                     exact_keyed[ord(k2[0])].discard(k2)
                     exact_keyed[ord(k2[1])].discard(k2)
-            ks = [k2 for k2 in rekey if pc.get(k2, 0) >= min_frequency and k2 not in excluded]
-            push_many(ks, [pc[k2] for k2 in ks])
+            ks = list(rekey - excluded) if excluded else list(rekey)
+            cs = list(map(pc.get, ks, itertools.repeat(0)))
+            keep = [c >= min_frequency for c in cs]
+            push_many(list(itertools.compress(ks, keep)), list(itertools.compress(cs, keep)))
             if len(heap) + held_in_runs[0] > 2 * len(last_key) + 65536:
                 # Most entries are superseded: rebuild from the live ones, which keeps pops and pushes
                 # on a small heap and selects the same pairs.
