@@ -23,8 +23,8 @@ through run_job with its DEFAULT options (the headline row; --shard-writes auto)
 --shard-writes mode, against a bare StoreWriter loop adding the same records. Each round runs all four,
 in a shuffled order; the medians over the rounds (--rounds, default 3) give the ratios, so that the
 machine's load changing during the run hits every mode. Also the driver's CPU seconds per 1,000 items
-for each mode: the whole driver process (its commit thread included) and its main thread alone. About
-a minute:
+for each mode: the whole driver process (its commit thread included) and its main thread alone. About two
+minutes:
 
     python benchmarks/pipeline_bench.py --null-model [--dir /dev/shm]
 

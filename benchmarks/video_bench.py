@@ -120,7 +120,9 @@ def bench_decoding(
         # torchcodec and came out 3-10% below our PyAV reader, the same code, in 12 of 16 cells. The
         # ratio is the median over the repeats of (fastest raw / ours) within each repeat, seconds
         # apart: on this VM a best-of-7 time still moved a cell by +-10% from run to run (one lucky
-        # raw run), and pairing cancels the slow drifts.
+        # raw run), and pairing cancels the slow drifts. The ratio of the median rates is shown beside it:
+        # where one side's time jumps 2x from call to call (seen here at 720p), one unlucky pairing can
+        # move the paired median while the medians stay put.
         times: dict[str, list[float]] = {k: [] for k in runs}
         keys = list(runs)
         shuffle = np.random.default_rng(int(rate)).permutation
@@ -146,6 +148,7 @@ def bench_decoding(
                     "reader": reader,
                     "frames/s (median)": n / t,
                     "vs fastest raw": paired,
+                    "medians' ratio": median[fastest_key] / t,
                 }
             )
             if kind == "ours":
