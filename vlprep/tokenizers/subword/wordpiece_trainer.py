@@ -698,9 +698,7 @@ class _MergeState:
                             last_key[k2] = key
                             heappush(heap, (key, k2))
                             continue
-                    is_exact.discard(k2)
-                    exact_keyed[ord(k2[0])].discard(k2)
-                    exact_keyed[ord(k2[1])].discard(k2)
+                    forget_exact(k2)
             ks = list(rekey - excluded) if excluded else list(rekey)
             cs = list(map(pc.get, ks, itertools.repeat(0)))
             keep = [c >= min_frequency for c in cs]
