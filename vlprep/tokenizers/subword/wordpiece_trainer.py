@@ -562,6 +562,21 @@ class _MergeState:
         exact_keyed: dict[int, set[str]] = {}
         is_exact: set[str] = set()
 
+        def exact_gain(k: str, c: int) -> float:
+            a, b = ord(k[0]), ord(k[1])
+            same = a == b
+            return gain(merges_of_same(k) if same else c, sc[a], sc[b], total, same)
+
+        def push_exact(k: str, g: float) -> None:
+            """An exact key for k, noted under both its symbols: it lapses when either count falls."""
+            key = -(g + _KEY_MARGIN * (abs(g) + 1.0))
+            last_key[k] = key
+            heappush(heap, (key, k))
+            if k not in is_exact:
+                is_exact.add(k)
+                exact_keyed.setdefault(ord(k[0]), set()).add(k)
+                exact_keyed.setdefault(ord(k[1]), set()).add(k)
+
         def forget_exact(k: str) -> None:
             if k in is_exact:
                 is_exact.discard(k)
@@ -627,9 +642,7 @@ class _MergeState:
                 c = pc.get(k, 0)
                 if c < min_frequency:
                     continue
-                a, b = ord(k[0]), ord(k[1])
-                same = a == b
-                g = gain(merges_of_same(k) if same else c, sc[a], sc[b], total, same)
+                g = exact_gain(k, c)
                 examined.append((-g, k))
                 if best is None or (-g, k) < best:
                     best = (-g, k)
@@ -638,13 +651,7 @@ class _MergeState:
             k = best[1]
             for neg, k2 in examined:  # the losers go back with exact keys
                 if k2 != k:
-                    key = neg - _KEY_MARGIN * (abs(neg) + 1.0)
-                    last_key[k2] = key
-                    heappush(heap, (key, k2))
-                    if k2 not in is_exact:
-                        is_exact.add(k2)
-                        exact_keyed.setdefault(ord(k2[0]), set()).add(k2)
-                        exact_keyed.setdefault(ord(k2[1]), set()).add(k2)
+                    push_exact(k2, -neg)
             best_gain = -best[0]
             if min_gain is not None and best_gain < min_gain:
                 self.stop = "min_gain"
@@ -688,17 +695,12 @@ class _MergeState:
                 near_key = -best_gain * _NEAR if best_gain > 0 else -math.inf
                 for k2 in gone:
                     key = last_key.get(k2)
-                    if key is not None and key <= near_key and k2 not in excluded:
-                        c = pc.get(k2, 0)
-                        if c >= min_frequency:
-                            rekey.discard(k2)
-                            x, y = ord(k2[0]), ord(k2[1])
-                            g = gain(merges_of_same(k2) if x == y else c, sc[x], sc[y], total, x == y)
-                            key = -(g + _KEY_MARGIN * (abs(g) + 1.0))
-                            last_key[k2] = key
-                            heappush(heap, (key, k2))
-                            continue
-                    forget_exact(k2)
+                    c = pc.get(k2, 0)
+                    if key is None or key > near_key or c < min_frequency or k2 in excluded:
+                        forget_exact(k2)
+                    else:
+                        rekey.discard(k2)
+                        push_exact(k2, exact_gain(k2, c))
             ks = list(rekey - excluded) if excluded else list(rekey)
             cs = list(map(pc.get, ks, itertools.repeat(0)))
             keep = [c >= min_frequency for c in cs]
