@@ -53,11 +53,15 @@ key) whenever c_a, c_b (a or b is merged: every exact-keyed pair is listed under
 fall (a count falls only for pairs holding a or b), so c, c_a, c_b are as when keyed and only N fell: (i).
 Floor keys: F_a and F_b have not changed (a refresh re-keys), c_a >= F_a (I1) and c_a >= c (every
 occurrence of p holds an a; 2c for a == b), so by (ii) and (i), G(c, c_a, c_b, N) <= K while c is as
-when keyed. A merge that lowers c re-keys p, except where K >= 0 and F_a, F_b >= the old count: then
-H(c') = G(c', F_a, F_b, N_then) is convex with H(0) = 0 on [0, old] (iv), so G(p) <= H(c) <= max(K, 0) = K,
-and by induction this holds over several such falls. Pairs with a == b are always re-keyed when touched;
-their c (occurrences a merge replaces, left to right) is the adjacent-pair count less, for every run of
-n >= 3 x's, n - 1 - n // 2 (the words holding such runs are indexed). []
+when keyed. A merge that lowers c re-keys p only where K < 0. For K >= 0, let
+H(c') = G(c', max(F_a, c'), max(F_b, c'), N_then): once c has fallen to c', G(p) <= H(c') by (ii) and (i)
+(c_a >= F_a and c_a >= c'), and H(old) = K. H is 0 at 0, convex below min(F_a, F_b) (iv), and increasing
+above it: there a term whose floor is below c' reads c_x = c', so dH/dc' = log((N - c') / (F_x - c')) for
+the other x, or log((N - c') / c') where both do, and c' <= N / 2 (occurrences of a pair a != b never
+overlap). So H(c') <= max(H(old), 0) = K for every c' <= old, over any number of falls. Pairs with
+a == b are always re-keyed when touched; their c (occurrences a merge replaces, left to right) is the
+adjacent-pair count less, for every run of n >= 3 x's, n - 1 - n // 2 (the words holding such runs are
+indexed). []
 
 Selection: entries are popped in key order while their key is >= the best exact gain found so far (on a
 tie of values, while their pair id is smaller); each popped pair's exact gain is computed. Every pair not
@@ -78,9 +82,10 @@ push.
 Cost: x is refreshed only when its count has fallen by a factor 1 + eps, at most
 log(c_x(start) / c_x(end)) / log(1 + eps) times; a larger eps means fewer refreshes and looser floor keys
 (more pairs popped once); at 50 MB / 30k pieces every eps from 0.5 to 2 took the same time within
-the machine's noise, so the default is 1. A merge's re-keys and those of the symbols it refreshes are keyed
-in one batch, in numpy (`floor_keys`) where there are many; they are the same bounds, so the argument
-above does not depend on how they are computed.
+the machine's noise, so the default is 1. A merge's re-keys, its renewed exact keys and the re-keys of the
+symbols it refreshes are keyed in one batch, in numpy (`floor_keys`, an exact key being the floor key with
+the counts as floors) where there are many; they are the same bounds, so the argument above does not
+depend on how they are computed.
 
 Floating point: the gain is written with log1p so that it never subtracts numbers of size N log N, and
 keys carry a relative margin of 1e-9, far above rounding (math's or numpy's logarithms, a few ulp), so
@@ -129,6 +134,8 @@ _RUN_SLICE = 16
 _KEY_MARGIN = 1e-9
 # an exact key that lapses is renewed as an exact key if it was at least this share of the merge's gain
 _NEAR = 0.5
+# tests set this: after every merge, every candidate's live key is checked to bound its exact gain
+_CHECK_KEYS = False
 
 
 @dataclass
@@ -168,6 +175,11 @@ def likelihood_gain(c: int, count_a: float, count_b: float, total: float, same: 
     if not same:
         g += -count_b * log(count_b) if c >= count_b else count_b * log1p(-c / count_b) - c * log(count_b - c)
     return g - (-total * log(total) if c >= total else total * log1p(-c / total) - c * log(total - c))
+
+
+def _with_margin(g: float) -> float:
+    """A gain raised by the key margin (module docstring: floating point)."""
+    return g + _KEY_MARGIN * (abs(g) + 1.0)
 
 
 def floor_keys(c: np.ndarray, floor_a: np.ndarray, floor_b: np.ndarray, total: float) -> np.ndarray:
@@ -569,7 +581,7 @@ class _MergeState:
 
         def push_exact(k: str, g: float) -> None:
             """An exact key for k, noted under both its symbols: it lapses when either count falls."""
-            key = -(g + _KEY_MARGIN * (abs(g) + 1.0))
+            key = -_with_margin(g)
             last_key[k] = key
             heappush(heap, (key, k))
             if k not in is_exact:
@@ -583,16 +595,20 @@ class _MergeState:
                 exact_keyed[ord(k[0])].discard(k)
                 exact_keyed[ord(k[1])].discard(k)
 
-        def push_many(ks: list[str], cs: list[int]) -> None:
-            """`push` for pairs with their counts (live pairs with no exact key, not excluded, counted
-            at least min_frequency times): in numpy where there are many."""
+        def push_many(ks: list[str], cs: list[int], n_exact: int = 0) -> None:
+            """New keys for live pairs with their counts (not excluded, counted at least min_frequency
+            times), in numpy where there are many: exact keys for the first `n_exact` (pairs a != b whose
+            exact key is renewed), floor keys for the others (pairs with no exact key)."""
             if len(ks) < _VECTOR:
-                keys = [key_of(k, c) for k, c in zip(ks, cs, strict=True)]
+                keys = [-_with_margin(exact_gain(k, c)) for k, c in zip(ks[:n_exact], cs, strict=False)]
+                keys += [key_of(k, c) for k, c in zip(ks[n_exact:], cs[n_exact:], strict=True)]
             else:
                 ab = np.frombuffer("".join(ks).encode("utf-32-le"), dtype=np.uint32).reshape(-1, 2)
-                key_np = floor_keys(
-                    np.asarray(cs, dtype=np.float64), floor_np[ab[:, 0]], floor_np[ab[:, 1]], total
-                )
+                floor_a, floor_b = floor_np[ab[:, 0]], floor_np[ab[:, 1]]
+                if n_exact:  # an exact key is the floor key with the counts as floors
+                    floor_a[:n_exact] = [sc[ord(k[0])] for k in ks[:n_exact]]
+                    floor_b[:n_exact] = [sc[ord(k[1])] for k in ks[:n_exact]]
+                key_np = floor_keys(np.asarray(cs, dtype=np.float64), floor_a, floor_b, total)
                 for i in np.flatnonzero(ab[:, 0] == ab[:, 1]).tolist():
                     key_np[i] = key_of(ks[i], cs[i])
                 if len(ks) >= _RUN:
@@ -672,12 +688,9 @@ class _MergeState:
             ref[new] = max(ref[new], sc[new])
             floor_np[new] = ref[new] * inv
             rekey = created
-            for k2, old in decreased.items():
-                # A pair whose count fell keeps a valid key if that key is >= 0 and both floors were >= its
-                # old count: the gain is convex in c and 0 at c = 0 (module docstring, (iv)).
-                x, y = ord(k2[0]), ord(k2[1])
-                key = last_key.get(k2)
-                if key is not None and (x == y or key > 0 or old > ref[x] * inv or old > ref[y] * inv):
+            # A pair a != b whose count fell keeps its key if that key is >= 0 (module docstring).
+            for k2, key in zip(decreased, map(last_key.get, decreased), strict=True):
+                if key is not None and (key > 0 or k2[0] == k2[1]):
                     rekey.add(k2)
             # One push for the merge's pairs and those of refreshed symbols: numpy's fixed cost per call
             # is paid once per merge.
@@ -689,6 +702,8 @@ class _MergeState:
                 if held:
                     rekey.update(held)
             gone = is_exact.intersection(rekey)
+            renew: list[str] = []
+            renew_c: list[int] = []
             if gone:
                 # Pairs whose exact key was near this merge's gain get new exact keys (a floor key would
                 # have them popped and examined again); the others leave the exact set for floor keys.
@@ -698,13 +713,27 @@ class _MergeState:
                     c = pc.get(k2, 0)
                     if key is None or key > near_key or c < min_frequency or k2 in excluded:
                         forget_exact(k2)
-                    else:
-                        rekey.discard(k2)
+                        continue
+                    rekey.discard(k2)
+                    if k2[0] == k2[1]:
                         push_exact(k2, exact_gain(k2, c))
+                    else:  # keyed with the others below
+                        renew.append(k2)
+                        renew_c.append(c)
             ks = list(rekey - excluded) if excluded else list(rekey)
             cs = list(map(pc.get, ks, itertools.repeat(0)))
-            keep = [c >= min_frequency for c in cs]
-            push_many(list(itertools.compress(ks, keep)), list(itertools.compress(cs, keep)))
+            keep = list(map(min_frequency.__le__, cs))
+            push_many(
+                renew + list(itertools.compress(ks, keep)),
+                renew_c + list(itertools.compress(cs, keep)),
+                len(renew),
+            )
+            if _CHECK_KEYS:
+                for k2, c in pc.items():
+                    if c >= min_frequency and k2 not in excluded:
+                        key = last_key.get(k2)
+                        if key is None or -key < exact_gain(k2, c):
+                            raise RuntimeError(f"the key of {k2!r} is no upper bound after {merges[-1]}")
             if len(heap) + held_in_runs[0] > 2 * len(last_key) + 65536:
                 # Most entries are superseded: rebuild from the live ones, which keeps pops and pushes
                 # on a small heap and selects the same pairs.
@@ -717,8 +746,8 @@ class _MergeState:
         self, ab: str, new: str, triples: dict[str, set[int]] | None = None
     ) -> tuple[set[str], dict[str, int], int]:
         """Replace every pair `ab` by the symbol `new` in the words that hold it. Returns the pairs whose
-        count rose, the pairs whose count fell (with an upper bound on their count before: the count
-        before plus any rise in the same merge) and the number of occurrences merged. Symbol and pair
+        count rose, the pairs whose count may have fallen (with the count they lost; a word holding `ab`
+        twice loses and regains its other pairs) and the number of occurrences merged. Symbol and pair
         counts change by each word's count. With `triples`, words where `new` now runs three or more
         times in a row are added to `triples[new]`."""
         pc = self.pair_count
@@ -771,10 +800,8 @@ class _MergeState:
             self._tally(x + ab[0], x + new, c, left_words[x], lost, added)
         for x, c in right.items():
             self._tally(ab[1] + x, new + x, c, right_words[x], lost, added)
-        before: dict[str, int] = {}
         for pair, c in lost.items():
-            old = before[pair] = pc[pair]
-            pc[pair] = old - c
+            pc[pair] -= c
         for pair, c in added.items():
             old = pc.get(pair, 0)
             if old <= 0:  # new, or back from zero after a merge spelled an existing piece
@@ -782,12 +809,12 @@ class _MergeState:
                 pairs_of[ord(pair[1])].append(pair)
             pc[pair] = old + c
         pc.pop(ab, None)  # every occurrence is gone
-        before.pop(ab, None)
+        lost.pop(ab, None)
         sc = self.sym_count
         sc[ord(ab[0])] -= merged_total
         sc[ord(ab[1])] -= merged_total
         sc[ord(new)] += merged_total
-        return set(added), before, merged_total
+        return set(added), lost, merged_total
 
     def _tally(
         self, gone: str, pair: str, count: int, wis: list[int], lost: dict[str, int], added: dict[str, int]
