@@ -513,14 +513,13 @@ class _MergeState:
             if a == b:
                 m = merges_of_same(k)
                 fa = ref[a] * inv
-                g = gain(m, fa if fa > 2 * m else 2 * m, 0, total, True)
-                return -(g + _KEY_MARGIN * (abs(g) + 1.0))
+                return -_with_margin(gain(m, fa if fa > 2 * m else 2 * m, 0, total, True))
             # likelihood_gain, inlined (this is the hot loop)
             fa, fb = ref[a] * inv, ref[b] * inv
             g = c * log(c) - total * log1p(-c / total) + c * log(total - c)
             g += fa * log1p(-c / fa) - c * log(fa - c) if fa > c else -c * log(c)
             g += fb * log1p(-c / fb) - c * log(fb - c) if fb > c else -c * log(c)
-            return -(g + _KEY_MARGIN * (abs(g) + 1.0))
+            return -(g + _KEY_MARGIN * (abs(g) + 1.0))  # _with_margin, inlined
 
         excluded: set[str] = set()
         merges: list[tuple[str, str]] = []
@@ -600,8 +599,9 @@ class _MergeState:
             times), in numpy where there are many: exact keys for the first `n_exact` (pairs a != b whose
             exact key is renewed), floor keys for the others (pairs with no exact key)."""
             if len(ks) < _VECTOR:
-                keys = [-_with_margin(exact_gain(k, c)) for k, c in zip(ks[:n_exact], cs, strict=False)]
-                keys += [key_of(k, c) for k, c in zip(ks[n_exact:], cs[n_exact:], strict=True)]
+                pairs = zip(ks, cs, strict=True)
+                keys = [-_with_margin(exact_gain(k, c)) for k, c in itertools.islice(pairs, n_exact)]
+                keys += [key_of(k, c) for k, c in pairs]
             else:
                 ab = np.frombuffer("".join(ks).encode("utf-32-le"), dtype=np.uint32).reshape(-1, 2)
                 floor_a, floor_b = floor_np[ab[:, 0]], floor_np[ab[:, 1]]
