@@ -10,7 +10,8 @@ import pytest
 
 from vlprep.tokenizers.subword import BertPreTokenizer, WordPieceTokenizer, wordpiece_trainer
 from vlprep.tokenizers.subword.errors import VocabError
-from vlprep.tokenizers.subword.wordpiece_trainer import likelihood_gain, merged_piece, train_wordpiece
+from vlprep.tokenizers.subword.likelihood_selection import likelihood_gain
+from vlprep.tokenizers.subword.wordpiece_trainer import merged_piece, train_wordpiece
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -153,18 +154,10 @@ def random_corpus(rng):
 
 
 def batch_everything(monkeypatch):
-    """Every merge, key batch and heap batch through the paths that large ones take (numpy merges and
-    keys, runs of keys sliced one at a time), every lapsed exact key of a gain >= 0 renewed exactly, and
-    after every merge each candidate's key checked to bound its gain (a loose bound can leave the merges
-    unchanged on a given corpus)."""
-    for name, value in (
-        ("_BULK", 1),
-        ("_VECTOR", 1),
-        ("_RUN", 2),
-        ("_RUN_SLICE", 1),
-        ("_NEAR", 0.0),
-        ("_CHECK_KEYS", True),
-    ):
+    """Every merge through the numpy path that large ones take, every lapsed exact key of a gain >= 0
+    renewed exactly, and after every merge each candidate's key checked to bound its gain (a loose bound
+    can leave the merges unchanged on a given corpus)."""
+    for name, value in (("_BULK", 1), ("_NEAR", 0.0), ("_CHECK_KEYS", True)):
         monkeypatch.setattr(wordpiece_trainer, name, value)
 
 

@@ -12,7 +12,7 @@ the adjacent pair (a, b) with the best score:
       gain = f(c) + f(c_a - 2c) - f(c_a) + f(N) - f(N - c)                              (a == b)
 
   where for a == b, c is the number of occurrences a merge replaces (non-overlapping, left to right:
-  "##a ##a ##a" merges once). See `likelihood_gain`.
+  "##a ##a ##a" merges once). See `likelihood_selection.likelihood_gain`.
 - `frequency`: count(ab), what Hugging Face's WordPieceTrainer does (it is BPE with a `##` prefix).
 
 Counts are weighted by word frequency. Only pairs seen at least `min_frequency` times (adjacent
@@ -20,77 +20,10 @@ occurrences) are candidates. Ties go to the pair whose (left id, right id) is sm
 order in which tokens enter the vocabulary. `min_gain` stops the likelihood criterion once the best gain
 falls below it (the "likelihood no longer increases enough" stop of the WordPiece description).
 
-Incremental updates for `likelihood`, and why they are exact
---------------------------------------------------------------
-Facts about the gain G(c, c_a, c_b, N) (derivatives of the formula above; a == b reads c_b as absent and
-c_a - 2c for c_a - c):
-
-  (i)   dG/dN   = log(N / (N - c)) >= 0, and N only falls (each merge lowers it by c >= 1);
-  (ii)  dG/dc_a = log((c_a - c) / c_a) <= 0: fewer a's, higher gain;
-  (iii) dG/dc   = log(c (N - c) / ((c_a - c)(c_b - c))) has either sign: G is not monotone in c;
-  (iv)  d2G/dc2 = 1/c + 1/(c_a - c) + 1/(c_b - c) - 1/(N - c) > 0 (as N - c >= c), and G = 0 at c = 0:
-        G is convex in c, so for c' < c, G(c') <= max(G(c), 0).
-
-A merge of (a, b) lowers c_a and c_b, which by (ii) *raises* the gain of every other pair holding a or
-b, and it lowers the counts of the pairs around its occurrences, which by (iii) can raise theirs too. So
-keys must be built to stay upper bounds. Each symbol x keeps a reference count R_x and a floor
-F_x = R_x / (1 + eps), and
-
-  (I1) c_x >= F_x at all times: after a merge, a and b (the only symbols whose counts fall; the merged
-       symbol's count only rises) are checked, and one below its floor is *refreshed*: R_x := c_x and
-       every live pair holding x is re-keyed.
-
-An entry's key K for a pair p = (a, b) of count c is one of two kinds:
-
-  floor key  K = G(c, max(F_a, c), max(F_b, c), N_then)     (a == b: G(c, max(F_a, 2c), N_then));
-  exact key  K = G(c, c_a, c_b, N_then), given to pairs popped and not chosen (see below), and renewed
-             when it lapses (c_a, c_b or c fell) if it was at least half the gain of the merge at hand:
-             those pairs are near the top, and a floor key would have them popped and examined again
-             (that was 70% of all examinations at 50 MB / 30k); the others go back to floor keys.
-
-Claim: K >= G(p) now, for every live entry. Exact keys: they are replaced (by a new exact key or a floor
-key) whenever c_a, c_b (a or b is merged: every exact-keyed pair is listed under both its symbols) or c
-fall (a count falls only for pairs holding a or b), so c, c_a, c_b are as when keyed and only N fell: (i).
-Floor keys: F_a and F_b have not changed (a refresh re-keys), c_a >= F_a (I1) and c_a >= c (every
-occurrence of p holds an a; 2c for a == b), so by (ii) and (i), G(c, c_a, c_b, N) <= K while c is as
-when keyed. A merge that lowers c re-keys p only where K < 0. For K >= 0, let
-H(c') = G(c', max(F_a, c'), max(F_b, c'), N_then): once c has fallen to c', G(p) <= H(c') by (ii) and (i)
-(c_a >= F_a and c_a >= c'), and H(old) = K. H is 0 at 0, convex below min(F_a, F_b) (iv), and increasing
-above it: there a term whose floor is below c' reads c_x = c', so dH/dc' = log((N - c') / (F_x - c')) for
-the other x, or log((N - c') / c') where both do, and c' <= N / 2 (occurrences of a pair a != b never
-overlap). So H(c') <= max(H(old), 0) = K for every c' <= old, over any number of falls. Pairs with
-a == b are always re-keyed when touched; their c (occurrences a merge replaces, left to right) is the
-adjacent-pair count less, for every run of n >= 3 x's, n - 1 - n // 2 (the words holding such runs are
-indexed). []
-
-Selection: entries are popped in key order while their key is >= the best exact gain found so far (on a
-tie of values, while their pair id is smaller); each popped pair's exact gain is computed. Every pair not
-popped has gain <= key <= that best, so the best popped pair is the argmax over all candidates, ties
-included. The popped losers go back with exact keys, which keeps the pairs near the top from being popped
-again on every step; entries superseded by a newer key for the same pair are recognised (`last_key`).
-`last_key` holds exactly the live entries, so once most of the heap (runs included) is superseded it
-is rebuilt from `last_key`, as one run: the same live keys, hence the same selection, on a smaller heap.
-
-Runs: a large batch of keys (the start, a merge's re-keys and refreshes, a rebuild) is not pushed pair by
-pair. It is sorted and enters the heap as one entry whose key is the run's best remaining key and whose
-pair is "", which sorts before every pair; popping that entry pushes the run's next members (those still
-live) and the entry again, keyed by the member after them. So every live key is in the heap or behind a
-run entry that comes no later than it, and the pops above reach every entry whose key may reach the
-best: the selection is unchanged. The many refreshed pairs that never come near the top so cost no heap
-push.
-
-Cost: x is refreshed only when its count has fallen by a factor 1 + eps, at most
-log(c_x(start) / c_x(end)) / log(1 + eps) times; a larger eps means fewer refreshes and looser floor keys
-(more pairs popped once); at 50 MB / 30k pieces every eps from 0.5 to 2 took the same time within
-the machine's noise, so the default is 1. A merge's re-keys, its renewed exact keys and the re-keys of the
-symbols it refreshes are keyed in one batch, in numpy (`floor_keys`, an exact key being the floor key with
-the counts as floors) where there are many; they are the same bounds, so the argument above does not
-depend on how they are computed.
-
-Floating point: the gain is written with log1p so that it never subtracts numbers of size N log N, and
-keys carry a relative margin of 1e-9, far above rounding (math's or numpy's logarithms, a few ulp), so
-rounding cannot turn a key into less than the gain it bounds. Exact gains come from the one function
-`likelihood_gain`, so equal counts give equal floats.
+Which pair the likelihood criterion merges next is found by `likelihood_selection`, compiled with
+numba: the gain is not monotone in the counts, so it keeps keys that provably bound each pair's gain
+(the proof is in that module's docstring) and examines only the pairs whose bound reaches the best gain.
+The words and pair counts stay here, in Python, for both criteria.
 
 Merging: a merge visits the words that hold the pair (an index from pair to words, which may list words
 that no longer hold it). Where there are many, `_merge_bulk` does it in numpy on the words laid end to
@@ -106,8 +39,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import heapq
-import itertools
-import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -125,13 +56,6 @@ _SURROGATES = (0xD800, 0xE000)
 _MAX_SYMBOLS = 0x110000 - (_SURROGATES[1] - _SURROGATES[0])
 # a merge touching at least this many words is done in numpy (_merge_bulk); below it, word by word
 _BULK = 256
-# keys are computed in numpy for batches of at least this many pairs (refreshes, large re-keys)
-_VECTOR = 32
-# a batch of at least _RUN keys enters the likelihood heap as one run, _RUN_SLICE members at a time
-_RUN = 64
-_RUN_SLICE = 16
-# relative margin of keys over the gains they bound (module docstring: floating point)
-_KEY_MARGIN = 1e-9
 # an exact key that lapses is renewed as an exact key if it was at least this share of the merge's gain
 _NEAR = 0.5
 # tests set this: after every merge, every candidate's live key is checked to bound its exact gain
@@ -158,41 +82,6 @@ class WordPieceVocab:
 def merged_piece(left: str, right: str, prefix: str = "##") -> str:
     """The piece made of `left` followed by the continuation piece `right`."""
     return left + (right[len(prefix) :] if right.startswith(prefix) else right)
-
-
-def likelihood_gain(c: int, count_a: float, count_b: float, total: float, same: bool = False) -> float:
-    """The exact change in L = sum_s c(s) log(c(s)/N) when c occurrences of the pair (a, b) become one
-    symbol (see the module docstring); `same` for a == b, where `count_b` is ignored. Counts may be
-    real-valued lower bounds (the trainer's floors).
-
-    Each term f(m - k) - f(m), f(x) = x log x, is written m log1p(-k/m) - k log(m - k) so that it never
-    subtracts two numbers of size m log m; it is -m log m where k = m. The terms are inline: this runs
-    for every pair the trainer examines."""
-    log, log1p = math.log, math.log1p
-    g = c * log(c)
-    k = 2 * c if same else c
-    g += -count_a * log(count_a) if k >= count_a else count_a * log1p(-k / count_a) - k * log(count_a - k)
-    if not same:
-        g += -count_b * log(count_b) if c >= count_b else count_b * log1p(-c / count_b) - c * log(count_b - c)
-    return g - (-total * log(total) if c >= total else total * log1p(-c / total) - c * log(total - c))
-
-
-def _with_margin(g: float) -> float:
-    """A gain raised by the key margin (module docstring: floating point)."""
-    return g + _KEY_MARGIN * (abs(g) + 1.0)
-
-
-def floor_keys(c: np.ndarray, floor_a: np.ndarray, floor_b: np.ndarray, total: float) -> np.ndarray:
-    """The trainer's floor keys, negated, for pairs a != b of counts `c` and symbol floors `floor_a`,
-    `floor_b` (arrays): `likelihood_gain(c, max(F_a, c), max(F_b, c), total)` plus the key margin."""
-    c = c.astype(np.float64)
-    c_log_c = c * np.log(c)
-    g = c_log_c - total * np.log1p(-c / total) + c * np.log(total - c)
-    for f in (floor_a, floor_b):
-        above = f > c
-        safe = np.where(above, f, c + 1.0)  # where F <= c the term is -c log c
-        g += np.where(above, safe * np.log1p(-c / safe) - c * np.log(safe - c), -c_log_c)
-    return -(g + _KEY_MARGIN * (np.abs(g) + 1.0))
 
 
 def train_wordpiece(
@@ -283,7 +172,6 @@ class _MergeState:
         self.strings: list[str | None] = []
         self.string_id: dict[str, int] = {}
         self.sym_count: list[int] = []
-        self.pairs_of: list[list[str]] = []
         self.n_symbols = 0
         self.stop = "pairs"  # why run_* ended, where the vocabulary is not full
         for t in self.special_tokens:
@@ -308,12 +196,10 @@ class _MergeState:
                 gap = _SURROGATES[1] - _SURROGATES[0]
                 self.strings.extend([None] * gap)
                 self.sym_count.extend([0] * gap)
-                self.pairs_of.extend([] for _ in range(gap))
                 sid = len(self.strings)
             self.strings.append(s)
             self.string_id[s] = sid
             self.sym_count.append(0)
-            self.pairs_of.append([])
             self.n_symbols += 1
         return sid
 
@@ -391,10 +277,6 @@ class _MergeState:
         pairs = [pair_text[i : i + 2] for i in range(0, len(pair_text), 2)]
         self.pair_count = dict(zip(pairs, totals.tolist(), strict=True))
         self.where = dict(zip(pairs, np.split(pair_words, starts[1:]), strict=True))
-        pairs_of = self.pairs_of
-        for k in pairs:
-            pairs_of[ord(k[0])].append(k)
-            pairs_of[ord(k[1])].append(k)
 
     def _candidates(self, min_frequency: int, key_of: Callable[[str, int], float]) -> tuple[list, dict]:
         heap = []
@@ -470,23 +352,14 @@ class _MergeState:
         eps: float,
         min_gain: float | None,
     ) -> list[tuple[str, str]]:
-        """Merge the pair of largest exact likelihood gain, with the keys and refreshes of the module
-        docstring (heap entries are (-key, pair): heapq is a min-heap)."""
+        """Merge the pair of largest exact likelihood gain, which `LikelihoodSelection` finds."""
+        # imported here: numba and the LLVM it loads (0.2 s, ~150 MiB resident) only where this runs
+        from vlprep.tokenizers.subword.likelihood_selection import LikelihoodSelection
+
         pc = self.pair_count
-        sc = self.sym_count
         strings = self.strings
         words = self.words
         wcount = self.word_count
-        where = self.where
-        pairs_of = self.pairs_of
-        inv = 1.0 / (1.0 + eps)
-        ref = list(sc)  # R_x; the floor is R_x / (1 + eps)
-        # the floors as an array, for keys computed in numpy; every symbol id stays below its size
-        floor_np = np.zeros(max(len(sc), vocab_size) + _SURROGATES[1] - _SURROGATES[0] + 1)
-        floor_np[: len(ref)] = np.asarray(ref, dtype=np.float64) * inv
-        total = sum(sc)  # N
-        gain = likelihood_gain
-        log, log1p = math.log, math.log1p
         # words where a symbol runs 3+ times in a row ("##a ##a ##a"): there a merge of (x, x) replaces
         # fewer occurrences than there are adjacent pairs; kept up to date by _merge, may hold stale words
         triples: dict[str, set[int]] = {}
@@ -507,237 +380,36 @@ class _MergeState:
                         m -= wcount[wi] * (n - 1 - n // 2)  # adjacent pairs minus merges, in a run of n
             return m
 
-        def key_of(k: str, c: int) -> float:
-            """The floor key, negated: valid until c_k changes or a or b is refreshed."""
-            a, b = ord(k[0]), ord(k[1])
-            if a == b:
-                m = merges_of_same(k)
-                fa = ref[a] * inv
-                return -_with_margin(gain(m, fa if fa > 2 * m else 2 * m, 0, total, True))
-            # likelihood_gain, inlined (this is the hot loop)
-            fa, fb = ref[a] * inv, ref[b] * inv
-            g = c * log(c) - total * log1p(-c / total) + c * log(total - c)
-            g += fa * log1p(-c / fa) - c * log(fa - c) if fa > c else -c * log(c)
-            g += fb * log1p(-c / fb) - c * log(fb - c) if fb > c else -c * log(c)
-            return -(g + _KEY_MARGIN * (abs(g) + 1.0))  # _with_margin, inlined
-
-        excluded: set[str] = set()
+        selection = LikelihoodSelection(
+            self.sym_count,
+            # every symbol id stays below this: the vocabulary, and the surrogate gap it may skip
+            max(len(self.sym_count), vocab_size) + _SURROGATES[1] - _SURROGATES[0] + 1,
+            pc,
+            merges_of_same,
+            eps=eps,
+            min_frequency=min_frequency,
+            near=_NEAR,
+        )
         merges: list[tuple[str, str]] = []
-        pop, heappush = heapq.heappop, heapq.heappush
-        # Runs: a large batch of keys enters the heap as one entry (key of its best member, "", run id)
-        # and its members, sorted, enter one slice at a time when that entry is popped (docstring).
-        runs: dict[int, list] = {}  # run id -> [keys, pairs, next position]
-        run_ids = itertools.count()
-        held_in_runs = [0]  # members not yet in the heap, for the rebuild rule
-
-        def push_run(keys: np.ndarray, ks: list[str]) -> None:
-            order = np.argsort(keys, kind="stable")
-            run = [keys[order].tolist(), [ks[i] for i in order.tolist()], 0]
-            rid = next(run_ids)
-            runs[rid] = run
-            held_in_runs[0] += len(ks)
-            heappush(heap, (run[0][0], "", rid))
-
-        def expand(rid: int) -> None:
-            keys, ks, i = runs[rid]
-            j = min(i + _RUN_SLICE, len(keys))
-            held_in_runs[0] -= j - i
-            get = last_key.get
-            for t in range(i, j):
-                k2 = ks[t]
-                if get(k2) == keys[t]:  # not superseded since
-                    heappush(heap, (keys[t], k2))
-            if j < len(keys):
-                runs[rid][2] = j
-                heappush(heap, (keys[j], "", rid))
-            else:
-                del runs[rid]
-
-        def rebuild() -> None:
-            """The heap as one run of the live keys (`last_key` holds exactly those)."""
-            heap.clear()
-            runs.clear()
-            held_in_runs[0] = 0
-            if last_key:
-                push_run(
-                    np.fromiter(last_key.values(), dtype=np.float64, count=len(last_key)), list(last_key)
-                )
-
-        heap: list = []
-        last_key: dict[str, float] = {}
-        for k, count in pc.items():
-            if count >= min_frequency:
-                last_key[k] = key_of(k, count)
-        rebuild()
-        # pairs whose live entry holds an exact key (valid only while c_a, c_b and c_k stay), by symbol
-        exact_keyed: dict[int, set[str]] = {}
-        is_exact: set[str] = set()
-
-        def exact_gain(k: str, c: int) -> float:
-            a, b = ord(k[0]), ord(k[1])
-            same = a == b
-            return gain(merges_of_same(k) if same else c, sc[a], sc[b], total, same)
-
-        def push_exact(k: str, g: float) -> None:
-            """An exact key for k, noted under both its symbols: it lapses when either count falls."""
-            key = -_with_margin(g)
-            last_key[k] = key
-            heappush(heap, (key, k))
-            if k not in is_exact:
-                is_exact.add(k)
-                exact_keyed.setdefault(ord(k[0]), set()).add(k)
-                exact_keyed.setdefault(ord(k[1]), set()).add(k)
-
-        def forget_exact(k: str) -> None:
-            if k in is_exact:
-                is_exact.discard(k)
-                exact_keyed[ord(k[0])].discard(k)
-                exact_keyed[ord(k[1])].discard(k)
-
-        def push_many(ks: list[str], cs: list[int], n_exact: int = 0) -> None:
-            """New keys for live pairs with their counts (not excluded, counted at least min_frequency
-            times), in numpy where there are many: exact keys for the first `n_exact` (pairs a != b whose
-            exact key is renewed), floor keys for the others (pairs with no exact key)."""
-            if len(ks) < _VECTOR:
-                pairs = zip(ks, cs, strict=True)
-                keys = [-_with_margin(exact_gain(k, c)) for k, c in itertools.islice(pairs, n_exact)]
-                keys += [key_of(k, c) for k, c in pairs]
-            else:
-                ab = np.frombuffer("".join(ks).encode("utf-32-le"), dtype=np.uint32).reshape(-1, 2)
-                floor_a, floor_b = floor_np[ab[:, 0]], floor_np[ab[:, 1]]
-                if n_exact:  # an exact key is the floor key with the counts as floors
-                    floor_a[:n_exact] = [sc[ord(k[0])] for k in ks[:n_exact]]
-                    floor_b[:n_exact] = [sc[ord(k[1])] for k in ks[:n_exact]]
-                key_np = floor_keys(np.asarray(cs, dtype=np.float64), floor_a, floor_b, total)
-                for i in np.flatnonzero(ab[:, 0] == ab[:, 1]).tolist():
-                    key_np[i] = key_of(ks[i], cs[i])
-                if len(ks) >= _RUN:
-                    # A key equal to the pair's live one makes a second entry: harmless, as the first
-                    # popped is examined and the other is then superseded.
-                    last_key.update(zip(ks, key_np.tolist(), strict=True))
-                    push_run(key_np, ks)
-                    return
-                keys = key_np.tolist()
-            get = last_key.get
-            for k, key in zip(ks, keys, strict=True):
-                if get(k) != key:
-                    last_key[k] = key
-                    heappush(heap, (key, k))
-
-        def refresh(x: int) -> list[str]:
-            """Raise x's floor to its count; returns x's live pairs, which all need new floor keys."""
-            ref[x] = sc[x]
-            floor_np[x] = sc[x] * inv
-            ks = list(dict.fromkeys(pairs_of[x]))
-            cs = list(map(pc.get, ks, itertools.repeat(0)))
-            if 0 in cs:  # dead pairs leave the tables (a merge can bring one back)
-                for k2, c in zip(ks, cs, strict=True):
-                    if c == 0:
-                        pc.pop(k2, None)
-                        where.pop(k2, None)
-                ks = list(itertools.compress(ks, cs))
-            pairs_of[x] = ks
-            return ks
-
-        while self.n_symbols < vocab_size and heap:
-            # Pop every entry whose key (an upper bound) might reach the best exact gain seen.
-            best: tuple[float, str] | None = None
-            examined: list[tuple[float, str]] = []
-            while heap:
-                entry = heap[0]
-                top_key, k = entry[0], entry[1]
-                if best is not None and (top_key, k) > best:
-                    break
-                pop(heap)
-                if not k:
-                    expand(entry[2])
-                    continue
-                if last_key.get(k) != top_key:
-                    continue
-                del last_key[k]
-                c = pc.get(k, 0)
-                if c < min_frequency:
-                    continue
-                g = exact_gain(k, c)
-                examined.append((-g, k))
-                if best is None or (-g, k) < best:
-                    best = (-g, k)
-            if best is None:
+        while self.n_symbols < vocab_size:
+            found = selection.select()
+            if found is None:
                 break
-            k = best[1]
-            for neg, k2 in examined:  # the losers go back with exact keys
-                if k2 != k:
-                    push_exact(k2, -neg)
-            best_gain = -best[0]
-            if min_gain is not None and best_gain < min_gain:
+            k, gain = found
+            if min_gain is not None and gain < min_gain:
                 self.stop = "min_gain"
                 break
             piece = self._piece(k, max_piece_length)
-            forget_exact(k)  # k has no entry now; it is merged or never merged
             if piece is None:
-                excluded.add(k)
+                selection.exclude(k)
                 continue
             a, b = ord(k[0]), ord(k[1])
             new = self._new_symbol(piece)
-            if len(ref) < len(sc):
-                floor_np[len(ref) : len(sc)] = np.asarray(sc[len(ref) :], dtype=np.float64) * inv
-                ref.extend(sc[len(ref) :])
             created, decreased, merged = self._merge(k, chr(new), triples)
             merges.append((strings[a], strings[b]))  # type: ignore[arg-type]
-            total -= merged
-            ref[new] = max(ref[new], sc[new])
-            floor_np[new] = ref[new] * inv
-            rekey = created
-            # A pair a != b whose count fell keeps its key if that key is >= 0 (module docstring).
-            for k2, key in zip(decreased, map(last_key.get, decreased), strict=True):
-                if key is not None and (key > 0 or k2[0] == k2[1]):
-                    rekey.add(k2)
-            # One push for the merge's pairs and those of refreshed symbols: numpy's fixed cost per call
-            # is paid once per merge.
-            for x in (a, b) if a != b else (a,):
-                if sc[x] < ref[x] * inv:
-                    rekey.update(refresh(x))
-                # c_x fell: the exact keys of x's pairs are no longer upper bounds
-                held = exact_keyed.get(x)
-                if held:
-                    rekey.update(held)
-            gone = is_exact.intersection(rekey)
-            renew: list[str] = []
-            renew_c: list[int] = []
-            if gone:
-                # Pairs whose exact key was near this merge's gain get new exact keys (a floor key would
-                # have them popped and examined again); the others leave the exact set for floor keys.
-                near_key = -best_gain * _NEAR if best_gain > 0 else -math.inf
-                for k2 in gone:
-                    key = last_key.get(k2)
-                    c = pc.get(k2, 0)
-                    if key is None or key > near_key or c < min_frequency or k2 in excluded:
-                        forget_exact(k2)
-                        continue
-                    rekey.discard(k2)
-                    if k2[0] == k2[1]:
-                        push_exact(k2, exact_gain(k2, c))
-                    else:  # keyed with the others below
-                        renew.append(k2)
-                        renew_c.append(c)
-            ks = list(rekey - excluded) if excluded else list(rekey)
-            cs = list(map(pc.get, ks, itertools.repeat(0)))
-            keep = list(map(min_frequency.__le__, cs))
-            push_many(
-                renew + list(itertools.compress(ks, keep)),
-                renew_c + list(itertools.compress(cs, keep)),
-                len(renew),
-            )
-            if _CHECK_KEYS:
-                for k2, c in pc.items():
-                    if c >= min_frequency and k2 not in excluded:
-                        key = last_key.get(k2)
-                        if key is None or -key < exact_gain(k2, c):
-                            raise RuntimeError(f"the key of {k2!r} is no upper bound after {merges[-1]}")
-            if len(heap) + held_in_runs[0] > 2 * len(last_key) + 65536:
-                # Most entries are superseded: rebuild from the live ones, which keeps pops and pushes
-                # on a small heap and selects the same pairs.
-                rebuild()
+            selection.merged(k, new, merged, gain, created, decreased, pc)
+            if _CHECK_KEYS and (unbounded := selection.first_unbounded()) is not None:
+                raise RuntimeError(f"the key of {unbounded!r} is no upper bound after {merges[-1]}")
             if progress is not None:
                 progress(len(merges))
         return merges
@@ -754,7 +426,6 @@ class _MergeState:
         words = self.words
         wcount = self.word_count
         where = self.where
-        pairs_of = self.pairs_of
         added: dict[str, int] = {}  # pair -> count gained; every such pair contains `new`
         lost: dict[str, int] = {}  # pair -> count lost, applied after the loop
         reused = self.sym_count[ord(new)] > 0  # the merge spells a symbol that is already in words
@@ -803,13 +474,12 @@ class _MergeState:
         for pair, c in lost.items():
             pc[pair] -= c
         for pair, c in added.items():
-            old = pc.get(pair, 0)
-            if old <= 0:  # new, or back from zero after a merge spelled an existing piece
-                pairs_of[ord(pair[0])].append(pair)
-                pairs_of[ord(pair[1])].append(pair)
-            pc[pair] = old + c
+            pc[pair] = pc.get(pair, 0) + c
         pc.pop(ab, None)  # every occurrence is gone
         lost.pop(ab, None)
+        for pair in [p for p in lost if not pc[p]]:  # dead pairs leave the tables (one can come back)
+            del pc[pair]
+            where.pop(pair, None)
         sc = self.sym_count
         sc[ord(ab[0])] -= merged_total
         sc[ord(ab[1])] -= merged_total
