@@ -365,6 +365,20 @@ def train_cpu(corpus: Path, vocab_size: int, repeat: int) -> None:
     )
 
 
+def first_use() -> float:
+    """Seconds of a tiny likelihood training in a fresh process. The first one after an install or an
+    edit of the module compiles the selection with numba (several seconds) and caches it under
+    __pycache__; later processes load it from there. Run before the timed runs, so that none of them
+    compiles."""
+    code = (
+        "from vlprep.tokenizers.subword.wordpiece_trainer import train_wordpiece; "
+        "train_wordpiece({'hello': 5, 'help': 3, 'yellow': 4}, 20, min_frequency=1)"
+    )
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - start
+
+
 def run(kind: str, corpus: Path, vocab_size: int, out: Path, sample: int) -> dict:
     cmd = [
         sys.executable,
@@ -456,6 +470,7 @@ def main() -> None:
         f"corpus {corpus} ({size_mb:.1f} MB), vocab {vocab_size}, cpus {os.cpu_count()}, "
         f"load {os.getloadavg()[0]:.1f}"
     )
+    print(f"our likelihood trainer's first use: {first_use():.1f} s", flush=True)
     if args.train_cpu:
         train_cpu(corpus, vocab_size, args.repeat)
         return
