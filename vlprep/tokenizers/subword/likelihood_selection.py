@@ -49,15 +49,20 @@ The popped losers go back with exact keys, which keeps the pairs near the top fr
 on every step. A pair has at most one live key (`live`); heap entries whose key is no longer the pair's
 live one are skipped, and once most of the heap is such entries it is rebuilt from the live keys.
 
-Cost: x is refreshed only when its count has fallen by a factor 1 + eps. Floating point: the gain is
+Cost: x is refreshed only when its count has fallen by a factor 1 + eps; a larger eps means fewer
+refreshes and looser floor keys. At 50 MB / 30k pieces every eps from 0.25 to 4 took the same time
+within the machine's noise, so the default is 1. Floating point: the gain is
 written with log1p so that it never subtracts numbers of size N log N, and keys carry a relative margin
 of 1e-9, far above rounding, so rounding cannot turn a key into less than the gain it bounds.
 
 Why compiled: this bookkeeping is a few hundred thousand pops, examinations, renewals and re-keys per
 30,000 merges, each a handful of operations. In Python (dicts of pairs, a heap of tuples, numpy for
 batches) it took 3.4 s of the trainer's 8 s at 50 MB / 30k pieces, as long as rewriting the words, and
-left the trainer 10-16% slower than Hugging Face's Rust trainer on two cores. The words and the pair
-counts stay in Python (`wordpiece_trainer`); this module sees pairs as integer ids.
+left the trainer 10-16% slower than Hugging Face's Rust trainer on two cores; compiled, it takes about
+0.5 s. The words and the pair
+counts stay in Python (`wordpiece_trainer`); this module sees pairs as integer ids. The heap is two
+flat arrays (keys, pair ids) with its own push and sift-down: numba's `heapq` on a typed list of
+(key, id) tuples took 22x as long (2M pushes and 1M pops: 2.6 s against 0.12 s).
 """
 
 from __future__ import annotations
