@@ -59,10 +59,10 @@ Why compiled: this bookkeeping is a few hundred thousand pops, examinations, ren
 30,000 merges, each a handful of operations. In Python (dicts of pairs, a heap of tuples, numpy for
 batches) it took 3.4 s of the trainer's 8 s at 50 MB / 30k pieces, as long as rewriting the words, and
 left the trainer 10-16% slower than Hugging Face's Rust trainer on two cores; compiled, it takes about
-0.5 s. The words and the pair
-counts stay in Python (`wordpiece_trainer`); this module sees pairs as integer ids. The heap is two
-flat arrays (keys, pair ids) with its own push and sift-down: numba's `heapq` on a typed list of
-(key, id) tuples took 22x as long (2M pushes and 1M pops: 2.6 s against 0.12 s).
+0.5 s. The words and the pair counts stay in Python (`wordpiece_trainer`); this module sees pairs as
+integer ids. The heap is two flat arrays (keys, pair ids) with its own push and sift-down: numba's
+`heapq` on a typed list of (key, id) tuples took 22x as long (2M pushes and 1M pops: 2.6 s against
+0.12 s).
 """
 
 from __future__ import annotations
