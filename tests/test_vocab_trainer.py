@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import random
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -285,3 +288,19 @@ def test_vocab_size_below_the_alphabet_is_refused():
     with pytest.raises(VocabError, match="below the 5 special tokens plus the 5 characters"):
         train_wordpiece({"abc": 3}, 9)
     assert len(train_wordpiece({"abc": 3}, 10).tokens) == 10
+
+
+def test_trains_where_numba_has_nowhere_to_cache(tmp_path):
+    # A read-only install without a writable home leaves numba no cache directory; it then refuses
+    # `cache=True` with a RuntimeError at import. The selection must still compile (afresh) and train.
+    # NUMBA_CACHE_LOCATOR_CLASSES limits numba to a locator that finds nothing without NUMBA_CACHE_DIR.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env["NUMBA_CACHE_LOCATOR_CLASSES"] = "UserProvidedCacheLocator"
+    code = (
+        "from vlprep.tokenizers.subword.wordpiece_trainer import train_wordpiece\n"
+        "print(train_wordpiece({'hello': 5, 'help': 3, 'yellow': 4}, 22, min_frequency=1).tokens)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    expected = train_wordpiece({"hello": 5, "help": 3, "yellow": 4}, 22, min_frequency=1).tokens
+    assert out.stdout.strip() == repr(expected)

@@ -74,6 +74,17 @@ from collections.abc import Callable, Iterable, Mapping
 import numba
 import numpy as np
 
+
+def _compiled(fn: Callable) -> Callable:
+    """`numba.njit` with numba's on-disk cache (next to this file, or in numba's per-user cache directory),
+    so that only the first run compiles. Where neither is writable numba refuses to cache (a RuntimeError
+    at import); then each process compiles afresh, which is slower but works."""
+    try:
+        return numba.njit(cache=True)(fn)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return numba.njit(fn)
+
+
 # relative margin of keys over the gains they bound (module docstring: floating point)
 KEY_MARGIN = 1e-9
 
@@ -91,7 +102,7 @@ _TOTAL, _INV, _NEAR = range(3)
 _ALL, _EXACTS = 0, 1
 
 
-@numba.njit(cache=True)
+@_compiled
 def likelihood_gain(c: float, count_a: float, count_b: float, total: float, same: bool = False) -> float:
     """The exact change in L = sum_s c(s) log(c(s)/N) when c occurrences of the pair (a, b) become one
     symbol (see `wordpiece_trainer`); `same` for a == b, where `count_b` is ignored. Counts may be
@@ -115,19 +126,19 @@ def likelihood_gain(c: float, count_a: float, count_b: float, total: float, same
     return g - (total * math.log1p(-c / total) - c * math.log(total - c))
 
 
-@numba.njit(cache=True)
+@_compiled
 def _as_key(g):
     """A gain raised by the margin and negated: the heap is a min-heap."""
     return -(g + KEY_MARGIN * (abs(g) + 1.0))
 
 
-@numba.njit(cache=True)
+@_compiled
 def _exact_gain(pairs, sym, fp, pid):
     a, b = pairs[pid, _A], pairs[pid, _B]
     return likelihood_gain(float(pairs[pid, _CNT]), float(sym[a]), float(sym[b]), fp[_TOTAL], a == b)
 
 
-@numba.njit(cache=True)
+@_compiled
 def _floor_key(pairs, ref, fp, pid):
     a, b = pairs[pid, _A], pairs[pid, _B]
     c = float(pairs[pid, _CNT])
@@ -138,7 +149,7 @@ def _floor_key(pairs, ref, fp, pid):
     return _as_key(likelihood_gain(c, max(fa, c), max(fb, c), fp[_TOTAL], False))
 
 
-@numba.njit(cache=True)
+@_compiled
 def _heap_push(heap_key, heap_pid, ctr, key, pid):
     i = ctr[_HEAP_N]
     ctr[_HEAP_N] = i + 1
@@ -153,7 +164,7 @@ def _heap_push(heap_key, heap_pid, ctr, key, pid):
     heap_pid[i] = pid
 
 
-@numba.njit(cache=True)
+@_compiled
 def _heap_pop(heap_key, heap_pid, ctr):
     """Removes the top entry, returns its pair id."""
     top = heap_pid[0]
@@ -164,7 +175,7 @@ def _heap_pop(heap_key, heap_pid, ctr):
     return top
 
 
-@numba.njit(cache=True)
+@_compiled
 def _sift_down(heap_key, heap_pid, n, i, key, pid):
     while True:
         child = 2 * i + 1
@@ -181,7 +192,7 @@ def _sift_down(heap_key, heap_pid, n, i, key, pid):
     heap_pid[i] = pid
 
 
-@numba.njit(cache=True)
+@_compiled
 def _set_key(live, heap_key, heap_pid, ctr, pid, key):
     if live[pid] == key:
         return  # the live entry already says so
@@ -191,7 +202,7 @@ def _set_key(live, heap_key, heap_pid, ctr, pid, key):
     _heap_push(heap_key, heap_pid, ctr, key, pid)
 
 
-@numba.njit(cache=True)
+@_compiled
 def _grown(nodes, ctr, more):
     """`nodes`, or a copy twice as large where `more` nodes would not fit."""
     if ctr[_NODES] + more <= nodes.shape[0]:
@@ -201,7 +212,7 @@ def _grown(nodes, ctr, more):
     return bigger
 
 
-@numba.njit(cache=True)
+@_compiled
 def _link(nodes, head, ctr, which, x, pid, epoch):
     """Prepend pid to symbol x's list `which` (room must have been made)."""
     n = ctr[_NODES]
@@ -212,7 +223,7 @@ def _link(nodes, head, ctr, which, x, pid, epoch):
     head[x, which] = n
 
 
-@numba.njit(cache=True)
+@_compiled
 def _make_exact(pairs, nodes, head, ctr, pid):
     if pairs[pid, _FLAGS] & _EXACT:
         return
@@ -223,14 +234,14 @@ def _make_exact(pairs, nodes, head, ctr, pid):
         _link(nodes, head, ctr, _EXACTS, b, pid, pairs[pid, _EPOCH])
 
 
-@numba.njit(cache=True)
+@_compiled
 def _forget_exact(pairs, pid):
     if pairs[pid, _FLAGS] & _EXACT:
         pairs[pid, _FLAGS] &= ~_EXACT
         pairs[pid, _EPOCH] += 1
 
 
-@numba.njit(cache=True)
+@_compiled
 def _mark(pairs, marked, n, stamp, pid):
     if pairs[pid, _STAMP] != stamp:
         pairs[pid, _STAMP] = stamp
@@ -239,7 +250,7 @@ def _mark(pairs, marked, n, stamp, pid):
     return n
 
 
-@numba.njit(cache=True)
+@_compiled
 def _select(pairs, live, sym, fp, ctr, heap_key, heap_pid, nodes, head, examined, examined_gain):
     """The candidate of largest exact gain (ties: smallest (left, right)), its gain, and the node array
     (grown where the losers' exact keys needed room). Pair id -1 where no candidate is left."""
@@ -273,14 +284,14 @@ def _select(pairs, live, sym, fp, ctr, heap_key, heap_pid, nodes, head, examined
     return best, -best_neg, nodes
 
 
-@numba.njit(cache=True)
+@_compiled
 def _exclude(pairs, pid):
     """Never a candidate again (its piece would be too long)."""
     _forget_exact(pairs, pid)
     pairs[pid, _FLAGS] |= _EXCLUDED
 
 
-@numba.njit(cache=True)
+@_compiled
 def _start(pairs, live, ref, fp, ctr, heap_key, heap_pid, nodes, head, n_pairs):
     """Lists and floor-keys the pairs 0..n_pairs-1 (counts filled in); returns the node array."""
     nodes = _grown(nodes, ctr, 2 * n_pairs)
@@ -291,7 +302,7 @@ def _start(pairs, live, ref, fp, ctr, heap_key, heap_pid, nodes, head, n_pairs):
     return nodes
 
 
-@numba.njit(cache=True)
+@_compiled
 def _relink(pairs, nodes, head, ctr, pid):
     """Lists a pair under its symbols unless it is listed (a pruned pair can come back)."""
     if pairs[pid, _ADJ] > 0 and not pairs[pid, _FLAGS] & _LINKED:
@@ -302,7 +313,7 @@ def _relink(pairs, nodes, head, ctr, pid):
             _link(nodes, head, ctr, _ALL, b, pid, 0)
 
 
-@numba.njit(cache=True)
+@_compiled
 def _lapsed(pairs, sym, ref, fp, nodes, head, marked, n, stamp, x):
     """Marks the pairs of x whose keys lapse now that c_x fell: its exact-keyed pairs, and all its pairs
     where x falls below its floor (a refresh). Returns the new number of marked pairs."""
@@ -331,7 +342,7 @@ def _lapsed(pairs, sym, ref, fp, nodes, head, marked, n, stamp, x):
     return n
 
 
-@numba.njit(cache=True)
+@_compiled
 def _after_merge(
     pairs,
     live,
@@ -408,7 +419,7 @@ def _after_merge(
     return nodes, heap_key, heap_pid
 
 
-@numba.njit(cache=True)
+@_compiled
 def _rebuild(live, ctr, heap_key, heap_pid, n_pairs):
     """Most entries are superseded: the heap anew from the live keys (the same selection)."""
     n = 0
@@ -422,7 +433,7 @@ def _rebuild(live, ctr, heap_key, heap_pid, n_pairs):
         _sift_down(heap_key, heap_pid, n, i, heap_key[i], heap_pid[i])
 
 
-@numba.njit(cache=True)
+@_compiled
 def _first_unbounded(pairs, live, sym, fp, ctr, n_pairs):
     """For tests: a candidate whose live key is below its exact gain, or -1."""
     for pid in range(n_pairs):
