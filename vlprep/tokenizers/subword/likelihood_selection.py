@@ -458,6 +458,7 @@ class LikelihoodSelection:
         min_frequency: int,
         near: float,
     ) -> None:
+        self.pair_count = pair_count  # the trainer's, kept up to date by its merges
         self.merge_count = merge_count  # occurrences a merge of (x, x) replaces
         self.pair_of: list[str] = []
         self.pid_of: dict[str, int] = {}
@@ -478,7 +479,7 @@ class LikelihoodSelection:
         self.ctr[_MIN_FREQ] = min_frequency
         self.fp = np.array([float(sum(sym_count)), 1.0 / (1.0 + eps), near])
         ks = list(pair_count)
-        self._add(ks)
+        self._add(ks)  # ids 0, 1, ... in the order of `ks`
         self.pairs[: len(ks), _ADJ] = self.pairs[: len(ks), _CNT] = list(pair_count.values())
         for k in self.same:
             self.pairs[self.pid_of[k], _CNT] = merge_count(k)
@@ -518,16 +519,15 @@ class LikelihoodSelection:
         _exclude(self.pairs, self.pid_of[k])
 
     def merged(
-        self, k: str, new: int, occurrences: int, gain: float, rose: Iterable[str], fell: Iterable[str],
-        pair_count: Mapping[str, int],
+        self, k: str, new: int, occurrences: int, gain: float, rose: Iterable[str], fell: Iterable[str]
     ) -> None:  # fmt: skip
         """After merging `k` into symbol `new`: the pairs whose count rose and those whose count fell
-        (a pair may be in both), with their counts now in `pair_count`."""
+        (a pair may be in both), their counts now in the trainer's `pair_count`."""
         self._add(rose)  # a pair whose count fell has an id
         changed = dict.fromkeys(fell, False)
         changed.update(dict.fromkeys(rose, True))
         ks = list(changed)
-        adjacent = np.array(list(map(pair_count.get, ks, itertools.repeat(0))), dtype=np.int64)
+        adjacent = np.array(list(map(self.pair_count.get, ks, itertools.repeat(0))), dtype=np.int64)
         merge_count = adjacent
         if same := self.same.intersection(changed):
             merge_count = adjacent.copy()

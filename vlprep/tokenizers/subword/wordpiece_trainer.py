@@ -407,7 +407,7 @@ class _MergeState:
             new = self._new_symbol(piece)
             created, decreased, merged = self._merge(k, chr(new), triples)
             merges.append((strings[a], strings[b]))  # type: ignore[arg-type]
-            selection.merged(k, new, merged, gain, created, decreased, pc)
+            selection.merged(k, new, merged, gain, created, decreased)
             if _CHECK_KEYS and (unbounded := selection.first_unbounded()) is not None:
                 raise RuntimeError(f"the key of {unbounded!r} is no upper bound after {merges[-1]}")
             if progress is not None:
